@@ -1,0 +1,1 @@
+export { testEventStore, type ConformanceTarget } from './conformance';
