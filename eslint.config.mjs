@@ -8,10 +8,20 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['../../libs/*', '../../../libs/*'], message: 'import libraries by alias (@strata/<lib>)' }] },
+        {
+          patterns: [
+            {
+              group: ['../../libs/*', '../../../libs/*'],
+              message: 'import libraries by alias (@strata/<lib>)',
+            },
+          ],
+        },
       ],
     },
   },
@@ -25,11 +35,22 @@ export default tseslint.config(
         'error',
         { object: 'Math', property: 'random', message: 'randomness breaks replay' },
       ],
-      'no-restricted-imports': ['error', { patterns: ['fs', 'node:*', 'nats', 'better-sqlite3', '@nestjs/*', 'crypto'] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: ['fs', 'node:*', 'nats', 'better-sqlite3', '@nestjs/*', 'crypto'] },
+      ],
     },
   },
   {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
-    languageOptions: { globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+    languageOptions: {
+      globals: {
+        require: 'readonly',
+        module: 'writable',
+        process: 'readonly',
+        __dirname: 'readonly',
+      },
+    },
   },
 );

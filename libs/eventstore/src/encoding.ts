@@ -62,7 +62,12 @@ function encodeEvent(event: EventToAppend): EncodedEvent {
     throw new InvalidEvent(undefined, 'not an object');
   }
   const { id, type } = event;
-  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH || !PRINTABLE_ASCII.test(id)) {
+  if (
+    typeof id !== 'string' ||
+    id.length === 0 ||
+    id.length > MAX_ID_LENGTH ||
+    !PRINTABLE_ASCII.test(id)
+  ) {
     throw new InvalidEvent(
       typeof id === 'string' ? id : undefined,
       `id must be 1-${MAX_ID_LENGTH} printable ASCII characters without spaces`,
@@ -91,7 +96,10 @@ function metadata(id: string, field: string, value: unknown): string {
     return '';
   }
   if (typeof value !== 'string' || value.length > MAX_METADATA_LENGTH) {
-    throw new InvalidEvent(id, `${field} must be a string of at most ${MAX_METADATA_LENGTH} characters`);
+    throw new InvalidEvent(
+      id,
+      `${field} must be a string of at most ${MAX_METADATA_LENGTH} characters`,
+    );
   }
   return value;
 }
@@ -110,7 +118,11 @@ function encodeData(id: string, data: unknown): string {
 }
 
 /** Does an event of `type` in `stream` pass the filter? */
-export function matchesFilter(filter: EventFilter | undefined, stream: string, type: string): boolean {
+export function matchesFilter(
+  filter: EventFilter | undefined,
+  stream: string,
+  type: string,
+): boolean {
   if (filter === undefined) {
     return true;
   }

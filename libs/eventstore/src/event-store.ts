@@ -90,7 +90,8 @@ export interface SubscribeOptions {
 export interface Subscription extends AsyncIterable<RecordedEvent> {
   /**
    * Resolves, once, with the head position the subscription had reached when it first caught
-   * up with the log (every event up to it has been handed to the iterator's consumer).
+   * up with the log (every event up to it has been handed to the iterator's consumer). The
+   * subscription moves only while it is iterated, so this settles only then.
    */
   readonly caughtUp: Promise<number>;
   close(): Promise<void>;

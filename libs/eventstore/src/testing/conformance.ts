@@ -36,7 +36,11 @@ export function testEventStore(adapter: string, target: ConformanceTarget): void
     describe('append and read a stream', () => {
       it('appends to a new stream and reads back every envelope field', async () => {
         const events = [
-          event('SegmentCreated', { name: 'blue', vni: 100 }, { correlationId: 'c-1', actor: 'user:alice' }),
+          event(
+            'SegmentCreated',
+            { name: 'blue', vni: 100 },
+            { correlationId: 'c-1', actor: 'user:alice' },
+          ),
           event('SegmentRenamed', { name: 'navy' }, { causationId: 'cmd-2', schemaVersion: 2 }),
         ];
         const result = await store.append(stream('a'), events, 'no-stream');
@@ -89,15 +93,23 @@ export function testEventStore(adapter: string, target: ConformanceTarget): void
           expected: 0,
           actual: 1,
         });
-        await expectCode(store.append(stream('a'), [event('C', 3)], 'no-stream'), 'WrongExpectedRevision', {
-          actual: 1,
-        });
+        await expectCode(
+          store.append(stream('a'), [event('C', 3)], 'no-stream'),
+          'WrongExpectedRevision',
+          {
+            actual: 1,
+          },
+        );
         await expectCode(store.append(stream('a'), [event('C', 3)], 5), 'WrongExpectedRevision', {
           actual: 1,
         });
-        await expectCode(store.append(stream('missing'), [event('C', 3)], 0), 'WrongExpectedRevision', {
-          actual: 'no-stream',
-        });
+        await expectCode(
+          store.append(stream('missing'), [event('C', 3)], 0),
+          'WrongExpectedRevision',
+          {
+            actual: 'no-stream',
+          },
+        );
         expect(await store.readStream(stream('a'))).toHaveLength(2);
         await expectCode(store.readStream(stream('missing')), 'StreamNotFound');
       });
@@ -119,7 +131,11 @@ export function testEventStore(adapter: string, target: ConformanceTarget): void
       });
 
       it('reads forward and backward, from a revision, up to a count', async () => {
-        await store.append(stream('r'), range(10).map((i) => event('N', i)), 'no-stream');
+        await store.append(
+          stream('r'),
+          range(10).map((i) => event('N', i)),
+          'no-stream',
+        );
         const data = (events: RecordedEvent[]) => events.map((e) => e.data);
         expect(data(await store.readStream(stream('r'), { fromRevision: 7 }))).toEqual([7, 8, 9]);
         expect(data(await store.readStream(stream('r'), { maxCount: 2 }))).toEqual([0, 1]);
@@ -127,7 +143,13 @@ export function testEventStore(adapter: string, target: ConformanceTarget): void
           range(10).reverse(),
         );
         expect(
-          data(await store.readStream(stream('r'), { direction: 'backward', fromRevision: 3, maxCount: 2 })),
+          data(
+            await store.readStream(stream('r'), {
+              direction: 'backward',
+              fromRevision: 3,
+              maxCount: 2,
+            }),
+          ),
         ).toEqual([3, 2]);
         expect(await store.readStream(stream('r'), { fromRevision: 10 })).toEqual([]);
       });
@@ -158,7 +180,9 @@ export function testEventStore(adapter: string, target: ConformanceTarget): void
 
       it('survives concurrent retries of the same append', async () => {
         const batch = [event('A', 1)];
-        const results = await Promise.all(range(5).map(() => store.append(stream('i'), batch, 'any')));
+        const results = await Promise.all(
+          range(5).map(() => store.append(stream('i'), batch, 'any')),
+        );
         for (const result of results) {
           expect(result).toEqual(results[0]);
         }
@@ -204,7 +228,11 @@ export function testEventStore(adapter: string, target: ConformanceTarget): void
         const tail = await collect(store.readAll({ after, filter: { categories: [category] } }));
         expect(tail.map((e) => e.data)).toEqual([4, 5, 6, 7, 8, 9]);
         const window = await collect(
-          store.readAll({ after, untilPosition: results[6].lastPosition, filter: { categories: [category] } }),
+          store.readAll({
+            after,
+            untilPosition: results[6].lastPosition,
+            filter: { categories: [category] },
+          }),
         );
         expect(window.map((e) => e.data)).toEqual([4, 5, 6]);
         const firstTwo = await collect(store.readAll({ after: head, maxCount: 2 }));
@@ -220,7 +248,9 @@ export function testEventStore(adapter: string, target: ConformanceTarget): void
         expect(all).toHaveLength(40);
         for (const k of [0, 13, 27, 39]) {
           const asOf = all[k].recordedAt;
-          const expected = all.filter((e) => e.recordedAt.getTime() <= asOf.getTime()).map((e) => e.id);
+          const expected = all
+            .filter((e) => e.recordedAt.getTime() <= asOf.getTime())
+            .map((e) => e.id);
           const read = await collect(store.readAll({ after: head, untilTime: asOf }));
           expect(read.map((e) => e.id)).toEqual(expected);
         }
@@ -231,17 +261,29 @@ export function testEventStore(adapter: string, target: ConformanceTarget): void
       it('filters by category and by event type', async () => {
         const head = await store.headPosition();
         const other = `u${category.slice(1)}`;
-        await store.append(stream('x'), [event('EndpointCreated', 1), event('EndpointDeleted', 2)], 'any');
+        await store.append(
+          stream('x'),
+          [event('EndpointCreated', 1), event('EndpointDeleted', 2)],
+          'any',
+        );
         await store.append(`${other}-y`, [event('EndpointCreated', 3)], 'any');
         await store.append(stream('z'), [event('NodeRegistered', 4)], 'any');
-        const byCategory = await collect(store.readAll({ after: head, filter: { categories: [category] } }));
+        const byCategory = await collect(
+          store.readAll({ after: head, filter: { categories: [category] } }),
+        );
         expect(byCategory.map((e) => e.data)).toEqual([1, 2, 4]);
         const byType = await collect(
-          store.readAll({ after: head, filter: { eventTypes: ['EndpointCreated'], categories: [category, other] } }),
+          store.readAll({
+            after: head,
+            filter: { eventTypes: ['EndpointCreated'], categories: [category, other] },
+          }),
         );
         expect(byType.map((e) => e.data)).toEqual([1, 3]);
         const both = await collect(
-          store.readAll({ after: head, filter: { categories: [other], eventTypes: ['EndpointDeleted'] } }),
+          store.readAll({
+            after: head,
+            filter: { categories: [other], eventTypes: ['EndpointDeleted'] },
+          }),
         );
         expect(both).toEqual([]);
       });
@@ -250,8 +292,10 @@ export function testEventStore(adapter: string, target: ConformanceTarget): void
         expect(await store.headPosition()).toBe(0);
         expect(await collect(store.readAll())).toEqual([]);
         const subscription = store.subscribe();
+        const iteration = collect(subscription);
         expect(await subscription.caughtUp).toBe(0);
         await subscription.close();
+        expect(await iteration).toEqual([]);
       });
     });
 
@@ -266,17 +310,22 @@ export function testEventStore(adapter: string, target: ConformanceTarget): void
         const writers = range(4).map(async (w) => {
           for (let i = 0; i < 150; i++) {
             // Batches of one and of three, so live delivery crosses batch boundaries.
-            const batch = i % 10 === 0 ? [event('Live', [w, i]), event('Live', [w, i]), event('Live', [w, i])] : [event('Live', [w, i])];
+            const batch =
+              i % 10 === 0
+                ? [event('Live', [w, i]), event('Live', [w, i]), event('Live', [w, i])]
+                : [event('Live', [w, i])];
             await store.append(stream(`w${w}`), batch, 'any');
           }
         });
         await Promise.all(writers);
+        const first = await received;
         const topUp = 4 * 15 * 2; // the extra events of the batches of three
-        const more = collectUntil(subscription, topUp);
-        const events = [...(await received), ...(await more)];
+        const events = [...first, ...(await collectUntil(subscription, topUp))];
         await subscription.close();
 
-        const log = await collect(store.readAll({ after: head, filter: { categories: [category] } }));
+        const log = await collect(
+          store.readAll({ after: head, filter: { categories: [category] } }),
+        );
         expect(log).toHaveLength(100 + 4 * 150 + topUp);
         expect(events.map((e) => e.id)).toEqual(log.map((e) => e.id));
         expect(new Set(events.map((e) => e.position)).size).toBe(events.length);
@@ -288,7 +337,10 @@ export function testEventStore(adapter: string, target: ConformanceTarget): void
         for (let i = 0; i < 20; i++) {
           results.push(await store.append(stream('c'), [event('N', i)], 'any'));
         }
-        const subscription = store.subscribe({ after: results[11].lastPosition, filter: { categories: [category] } });
+        const subscription = store.subscribe({
+          after: results[11].lastPosition,
+          filter: { categories: [category] },
+        });
         const events = await collectUntil(subscription, 8);
         expect(events.map((e) => e.data)).toEqual(range(8).map((i) => 12 + i));
         await store.append(stream('c'), [event('N', 20)], 'any');
@@ -298,7 +350,9 @@ export function testEventStore(adapter: string, target: ConformanceTarget): void
 
       it('delivers only what its filter keeps, live as well as past', async () => {
         await store.append(stream('f'), [event('Keep', 1), event('Drop', 2)], 'any');
-        const subscription = store.subscribe({ filter: { categories: [category], eventTypes: ['Keep'] } });
+        const subscription = store.subscribe({
+          filter: { categories: [category], eventTypes: ['Keep'] },
+        });
         await store.append(stream('f'), [event('Drop', 3), event('Keep', 4)], 'any');
         const events = await collectUntil(subscription, 2);
         expect(events.map((e) => e.data)).toEqual([1, 4]);
@@ -307,8 +361,8 @@ export function testEventStore(adapter: string, target: ConformanceTarget): void
 
       it('ends iteration when closed', async () => {
         const subscription = store.subscribe({ filter: { categories: [category] } });
-        await subscription.caughtUp;
         const iteration = collect(subscription);
+        await subscription.caughtUp;
         await subscription.close();
         expect(await iteration).toEqual([]);
       });
@@ -330,12 +384,18 @@ export function testEventStore(adapter: string, target: ConformanceTarget): void
       it('stores a payload just under the limit and rejects one over it, appending nothing', async () => {
         const big = 'x'.repeat(store.maxEventBytes - 4096);
         await store.append(stream('big'), [event('Big', { big })], 'no-stream');
-        expect(((await store.readStream(stream('big')))[0].data as { big: string }).big).toHaveLength(big.length);
+        expect(
+          ((await store.readStream(stream('big')))[0].data as { big: string }).big,
+        ).toHaveLength(big.length);
 
         const tooBig = event('TooBig', { big: 'y'.repeat(store.maxEventBytes) });
-        await expectCode(store.append(stream('huge'), [event('Small', 1), tooBig], 'any'), 'EventTooLarge', {
-          eventId: tooBig.id,
-        });
+        await expectCode(
+          store.append(stream('huge'), [event('Small', 1), tooBig], 'any'),
+          'EventTooLarge',
+          {
+            eventId: tooBig.id,
+          },
+        );
         await expectCode(store.readStream(stream('huge')), 'StreamNotFound');
       });
     });
@@ -369,7 +429,10 @@ export function testEventStore(adapter: string, target: ConformanceTarget): void
         ['a bad schema version', [{ id: randomUUID(), type: 'A', data: 1, schemaVersion: 0 }]],
         ['one id twice', ((e) => [e, e])({ id: randomUUID(), type: 'A', data: 1 })],
       ])('rejects %s with InvalidEvent and appends nothing', async (_name, batch) => {
-        await expectCode(store.append(stream('bad'), batch as EventToAppend[], 'any'), 'InvalidEvent');
+        await expectCode(
+          store.append(stream('bad'), batch as EventToAppend[], 'any'),
+          'InvalidEvent',
+        );
         await expectCode(store.readStream(stream('bad')), 'StreamNotFound');
       });
     });

@@ -1,0 +1,386 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { CatchUpSubscription } from '../catch-up-subscription';
+import { DEFAULT_MAX_EVENT_BYTES, type EncodedEvent, encodeBatch } from '../encoding';
+import {
+  DuplicateEventId,
+  EventStoreError,
+  StoreUnavailable,
+  StreamNotFound,
+  WrongExpectedRevision,
+} from '../errors';
+import type {
+  AppendResult,
+  EventFilter,
+  EventStore,
+  EventToAppend,
+  ExpectedRevision,
+  ReadAllOptions,
+  ReadStreamOptions,
+  RecordedEvent,
+  SubscribeOptions,
+  Subscription,
+} from '../event-store';
+import { parseStreamName } from '../stream-name';
+
+export interface SqliteEventStoreOptions {
+  /** The database file; default ./.strata/events.db. ':memory:' for a throwaway store. */
+  readonly path?: string;
+  readonly maxEventBytes?: number;
+  /**
+   * 'normal' (default): WAL with synchronous=NORMAL — every committed append survives a crash
+   * of the process (kill -9); the last transactions can be lost on power loss.
+   * 'full': fsync on every commit, surviving power loss at the cost of one fsync per append.
+   */
+  readonly durability?: 'normal' | 'full';
+  /** How often a live subscription looks for appends made by other processes. Default 100 ms. */
+  readonly pollIntervalMs?: number;
+  /** Where recordedAt comes from; injectable so tests can pin time. */
+  readonly clock?: () => number;
+}
+
+export const DEFAULT_SQLITE_PATH = '.strata/events.db';
+
+interface EventRow {
+  position: number;
+  id: string;
+  stream: string;
+  revision: number;
+  type: string;
+  schema_version: number;
+  recorded_at: number;
+  correlation_id: string;
+  causation_id: string;
+  actor: string;
+  data: string;
+}
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS events (
+    position        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              TEXT    NOT NULL UNIQUE,
+    stream          TEXT    NOT NULL,
+    category        TEXT    NOT NULL,
+    revision        INTEGER NOT NULL,
+    type            TEXT    NOT NULL,
+    schema_version  INTEGER NOT NULL,
+    recorded_at     INTEGER NOT NULL,
+    correlation_id  TEXT    NOT NULL,
+    causation_id    TEXT    NOT NULL,
+    actor           TEXT    NOT NULL,
+    data            TEXT    NOT NULL,
+    UNIQUE (stream, revision)
+  );
+  CREATE INDEX IF NOT EXISTS events_by_category ON events (category, position);
+  CREATE INDEX IF NOT EXISTS events_by_type ON events (type, position);
+`;
+
+const COLUMNS =
+  'position, id, stream, revision, type, schema_version, recorded_at, correlation_id, causation_id, actor, data';
+
+/**
+ * The embedded default: one SQLite file in WAL mode (better-sqlite3, synchronous calls).
+ * Positions are SQLite's AUTOINCREMENT keys: writers are serialised by SQLite's write lock, so
+ * positions follow commit order and a reader that has seen position P has seen all before it.
+ * Several processes may share the file; each append is one IMMEDIATE transaction.
+ */
+export class SqliteEventStore implements EventStore {
+  readonly adapter = 'sqlite';
+  readonly maxEventBytes: number;
+  private readonly db: Database.Database;
+  private readonly clock: () => number;
+  private readonly pollIntervalMs: number;
+  private readonly listeners = new Set<() => void>();
+  private readonly pageQueries = new Map<string, Database.Statement>();
+  private readonly statements;
+  private readonly appendTransaction;
+
+  constructor(options: SqliteEventStoreOptions = {}) {
+    const path = options.path ?? DEFAULT_SQLITE_PATH;
+    this.maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+    this.clock = options.clock ?? Date.now;
+    this.pollIntervalMs = options.pollIntervalMs ?? 100;
+    try {
+      if (path !== ':memory:') {
+        mkdirSync(dirname(resolve(path)), { recursive: true });
+      }
+      this.db = new Database(path);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+      this.db.pragma('busy_timeout = 5000');
+      this.db.exec(SCHEMA);
+    } catch (error) {
+      throw new StoreUnavailable('sqlite', `cannot open ${path}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    this.statements = {
+      lastRevision: this.db.prepare<[string], { revision: number }>(
+        'SELECT revision FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1',
+      ),
+      lastRecordedAt: this.db.prepare<[], { recorded_at: number }>(
+        'SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1',
+      ),
+      byId: this.db.prepare<[string], { stream: string; revision: number; position: number }>(
+        'SELECT stream, revision, position FROM events WHERE id = ?',
+      ),
+      insert: this.db.prepare(
+        `INSERT INTO events (id, stream, category, revision, type, schema_version, recorded_at,
+           correlation_id, causation_id, actor, data)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      head: this.db.prepare<[], { position: number | null }>(
+        'SELECT MAX(position) AS position FROM events',
+      ),
+      forward: this.db.prepare<[string, number, number], EventRow>(
+        `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision >= ? ORDER BY revision ASC LIMIT ?`,
+      ),
+      backward: this.db.prepare<[string, number, number], EventRow>(
+        `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`,
+      ),
+    };
+    this.appendTransaction = this.db.transaction(
+      (stream: string, events: EncodedEvent[], expected: ExpectedRevision) =>
+        this.appendInTransaction(stream, events, expected),
+    );
+  }
+
+  async append(
+    stream: string,
+    events: readonly EventToAppend[],
+    expected: ExpectedRevision,
+  ): Promise<AppendResult> {
+    const encoded = encodeBatch(stream, events, this.maxEventBytes);
+    const result = this.guard(() => this.appendTransaction.immediate(stream, encoded, expected));
+    for (const listener of this.listeners) {
+      listener();
+    }
+    return result;
+  }
+
+  async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    parseStreamName(stream);
+    const limit = options.maxCount ?? -1;
+    const rows = this.guard(() =>
+      options.direction === 'backward'
+        ? this.statements.backward.all(
+            stream,
+            options.fromRevision ?? Number.MAX_SAFE_INTEGER,
+            limit,
+          )
+        : this.statements.forward.all(stream, options.fromRevision ?? 0, limit),
+    );
+    if (
+      rows.length === 0 &&
+      this.guard(() => this.statements.lastRevision.get(stream)) === undefined
+    ) {
+      throw new StreamNotFound(stream);
+    }
+    return rows.map(toRecordedEvent);
+  }
+
+  async *readAll(options: ReadAllOptions = {}): AsyncIterable<RecordedEvent> {
+    const head = await this.headPosition();
+    const until = Math.min(options.untilPosition ?? head, head);
+    const untilTime = options.untilTime?.getTime();
+    let remaining = options.maxCount ?? Number.POSITIVE_INFINITY;
+    let after = options.after ?? 0;
+    while (remaining > 0 && after < until) {
+      const page = this.readPage(
+        after,
+        until,
+        options.filter,
+        Math.min(remaining, 2000),
+        untilTime,
+      );
+      for (const event of page) {
+        yield event;
+      }
+      if (page.length < Math.min(remaining, 2000)) {
+        return;
+      }
+      remaining -= page.length;
+      after = page[page.length - 1].position;
+    }
+  }
+
+  subscribe(options: SubscribeOptions = {}): Subscription {
+    return new CatchUpSubscription(
+      {
+        readPage: (after, until, filter, limit) => this.readPage(after, until, filter, limit),
+        headPosition: () => this.headPosition(),
+        onAppend: (wake) => {
+          this.listeners.add(wake);
+          return () => this.listeners.delete(wake);
+        },
+        pollIntervalMs: this.pollIntervalMs,
+      },
+      options.after ?? 0,
+      options.filter,
+    );
+  }
+
+  async headPosition(): Promise<number> {
+    return this.guard(() => this.statements.head.get()?.position ?? 0);
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+    if (this.db.open) {
+      this.db.close();
+    }
+  }
+
+  private appendInTransaction(
+    stream: string,
+    events: EncodedEvent[],
+    expected: ExpectedRevision,
+  ): AppendResult {
+    const retried = this.previousAppend(stream, events);
+    if (retried !== undefined) {
+      return retried;
+    }
+    const last = this.statements.lastRevision.get(stream)?.revision;
+    const matches =
+      expected === 'any' ||
+      (expected === 'no-stream' && last === undefined) ||
+      (typeof expected === 'number' && expected === last);
+    if (!matches) {
+      throw new WrongExpectedRevision(stream, expected, last ?? 'no-stream');
+    }
+    // recordedAt never goes backwards along the log, even if the wall clock does.
+    const recordedAt = Math.max(
+      this.clock(),
+      this.statements.lastRecordedAt.get()?.recorded_at ?? 0,
+    );
+    const { category } = parseStreamName(stream);
+    let revision = last ?? -1;
+    let firstPosition = 0;
+    let lastPosition = 0;
+    for (const event of events) {
+      revision += 1;
+      const { lastInsertRowid } = this.statements.insert.run(
+        event.id,
+        stream,
+        category,
+        revision,
+        event.type,
+        event.schemaVersion,
+        recordedAt,
+        event.correlationId,
+        event.causationId,
+        event.actor,
+        event.data,
+      );
+      lastPosition = Number(lastInsertRowid);
+      firstPosition ||= lastPosition;
+    }
+    return { nextExpectedRevision: revision, firstPosition, lastPosition };
+  }
+
+  /**
+   * The original result when this exact batch was appended before (a retry); undefined when
+   * none of its ids is known; DuplicateEventId when some are, but not as this batch.
+   */
+  private previousAppend(stream: string, events: EncodedEvent[]): AppendResult | undefined {
+    const found = events.map((event) => this.statements.byId.get(event.id));
+    if (found.every((row) => row === undefined)) {
+      return undefined;
+    }
+    const first = found[0];
+    found.forEach((row, i) => {
+      const sameBatch =
+        row !== undefined &&
+        first !== undefined &&
+        row.stream === stream &&
+        row.revision === first.revision + i;
+      if (!sameBatch) {
+        throw new DuplicateEventId(
+          events[row === undefined ? found.findIndex((r) => r) : i].id,
+          stream,
+        );
+      }
+    });
+    const last = found[found.length - 1]!;
+    return {
+      nextExpectedRevision: last.revision,
+      firstPosition: first!.position,
+      lastPosition: last.position,
+    };
+  }
+
+  private readPage(
+    after: number,
+    until: number,
+    filter: EventFilter | undefined,
+    limit: number,
+    untilTime?: number,
+  ): RecordedEvent[] {
+    const categories = filter?.categories ?? [];
+    const types = filter?.eventTypes ?? [];
+    const key = `${categories.length}:${types.length}:${untilTime === undefined ? 0 : 1}`;
+    let statement = this.pageQueries.get(key);
+    if (statement === undefined) {
+      const where = ['position > ?', 'position <= ?'];
+      if (filter?.categories !== undefined) {
+        where.push(`category IN (${placeholders(categories.length)})`);
+      }
+      if (filter?.eventTypes !== undefined) {
+        where.push(`type IN (${placeholders(types.length)})`);
+      }
+      if (untilTime !== undefined) {
+        where.push('recorded_at <= ?');
+      }
+      statement = this.db.prepare(
+        `SELECT ${COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY position ASC LIMIT ?`,
+      );
+      this.pageQueries.set(key, statement);
+    }
+    const parameters = [after, until, ...categories, ...types];
+    if (untilTime !== undefined) {
+      parameters.push(untilTime);
+    }
+    const rows = this.guard(() => statement.all(...parameters, limit) as EventRow[]);
+    return rows.map(toRecordedEvent);
+  }
+
+  /** Runs a database call, turning SQLite's own failures into StoreUnavailable. */
+  private guard<T>(call: () => T): T {
+    try {
+      return call();
+    } catch (error) {
+      if (error instanceof EventStoreError) {
+        throw error;
+      }
+      throw new StoreUnavailable('sqlite', (error as Error).message, { cause: error });
+    }
+  }
+}
+
+// `IN ()` matches nothing, which is what an empty filter list means.
+function placeholders(count: number): string {
+  return Array.from({ length: count }, () => '?').join(', ');
+}
+
+function toRecordedEvent(row: EventRow): RecordedEvent {
+  let data: unknown;
+  try {
+    data = JSON.parse(row.data);
+  } catch {
+    throw new StoreUnavailable('sqlite', `event at position ${row.position} has corrupt data`);
+  }
+  return {
+    id: row.id,
+    type: row.type,
+    schemaVersion: row.schema_version,
+    stream: row.stream,
+    revision: row.revision,
+    position: row.position,
+    recordedAt: new Date(row.recorded_at),
+    correlationId: row.correlation_id,
+    causationId: row.causation_id,
+    actor: row.actor,
+    data,
+  };
+}
