@@ -16,3 +16,9 @@ export {
   JetStreamEventStore,
   type JetStreamEventStoreOptions,
 } from './jetstream/jetstream-event-store';
+export {
+  KurrentDbEventStore,
+  type KurrentDbEventStoreOptions,
+  DEFAULT_KURRENTDB_TIMEOUT_MS,
+} from './kurrentdb/kurrentdb-event-store';
+export * from './decider-runner';

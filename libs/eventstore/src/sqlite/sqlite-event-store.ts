@@ -42,19 +42,20 @@ export interface SqliteEventStoreOptions {
 
 export const DEFAULT_SQLITE_PATH = '.strata/events.db';
 
-interface EventRow {
-  position: number;
-  id: string;
-  stream: string;
-  revision: number;
-  type: string;
-  schema_version: number;
-  recorded_at: number;
-  correlation_id: string;
-  causation_id: string;
-  actor: string;
-  data: string;
-}
+/** A row as an array in COLUMNS order: reading arrays is about twice as fast as objects. */
+type EventRow = [
+  position: number,
+  id: string,
+  stream: string,
+  revision: number,
+  type: string,
+  schemaVersion: number,
+  recordedAt: number,
+  correlationId: string,
+  causationId: string,
+  actor: string,
+  data: string,
+];
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS events (
@@ -75,6 +76,9 @@ const SCHEMA = `
   CREATE INDEX IF NOT EXISTS events_by_category ON events (category, position);
   CREATE INDEX IF NOT EXISTS events_by_type ON events (type, position);
 `;
+
+/** Events per query when reading the global log. */
+const READ_PAGE = 5000;
 
 const COLUMNS =
   'position, id, stream, revision, type, schema_version, recorded_at, correlation_id, causation_id, actor, data';
@@ -133,12 +137,16 @@ export class SqliteEventStore implements EventStore {
       head: this.db.prepare<[], { position: number | null }>(
         'SELECT MAX(position) AS position FROM events',
       ),
-      forward: this.db.prepare<[string, number, number], EventRow>(
-        `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision >= ? ORDER BY revision ASC LIMIT ?`,
-      ),
-      backward: this.db.prepare<[string, number, number], EventRow>(
-        `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`,
-      ),
+      forward: this.db
+        .prepare<[string, number, number], EventRow>(
+          `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision >= ? ORDER BY revision ASC LIMIT ?`,
+        )
+        .raw(true),
+      backward: this.db
+        .prepare<[string, number, number], EventRow>(
+          `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`,
+        )
+        .raw(true),
     };
     this.appendTransaction = this.db.transaction(
       (stream: string, events: EncodedEvent[], expected: ExpectedRevision) =>
@@ -191,13 +199,13 @@ export class SqliteEventStore implements EventStore {
         after,
         until,
         options.filter,
-        Math.min(remaining, 2000),
+        Math.min(remaining, READ_PAGE),
         untilTime,
       );
       for (const event of page) {
         yield event;
       }
-      if (page.length < Math.min(remaining, 2000)) {
+      if (page.length < Math.min(remaining, READ_PAGE)) {
         return;
       }
       remaining -= page.length;
@@ -260,7 +268,7 @@ export class SqliteEventStore implements EventStore {
     let lastPosition = 0;
     for (const event of events) {
       revision += 1;
-      const { lastInsertRowid } = this.statements.insert.run(
+      const { lastInsertRowid } = this.insertEvent(
         event.id,
         stream,
         category,
@@ -281,33 +289,42 @@ export class SqliteEventStore implements EventStore {
 
   /**
    * The original result when this exact batch was appended before (a retry); undefined when
-   * none of its ids is known; DuplicateEventId when some are, but not as this batch.
+   * its first id is unknown. Batches are atomic here, so a batch whose first id is unknown was
+   * never appended, and any other known id in it makes the insert fail (see insertEvent).
    */
   private previousAppend(stream: string, events: EncodedEvent[]): AppendResult | undefined {
-    const found = events.map((event) => this.statements.byId.get(event.id));
-    if (found.every((row) => row === undefined)) {
+    const first = this.statements.byId.get(events[0].id);
+    if (first === undefined) {
       return undefined;
     }
-    const first = found[0];
-    found.forEach((row, i) => {
-      const sameBatch =
-        row !== undefined &&
-        first !== undefined &&
-        row.stream === stream &&
-        row.revision === first.revision + i;
-      if (!sameBatch) {
-        throw new DuplicateEventId(
-          events[row === undefined ? found.findIndex((r) => r) : i].id,
-          stream,
-        );
+    let last = first;
+    for (let i = 1; i < events.length; i++) {
+      const row = this.statements.byId.get(events[i].id);
+      if (row === undefined || row.stream !== stream || row.revision !== first.revision + i) {
+        throw new DuplicateEventId(events[row === undefined ? 0 : i].id, stream);
       }
-    });
-    const last = found[found.length - 1]!;
+      last = row;
+    }
+    if (first.stream !== stream) {
+      throw new DuplicateEventId(events[0].id, stream);
+    }
     return {
       nextExpectedRevision: last.revision,
-      firstPosition: first!.position,
+      firstPosition: first.position,
       lastPosition: last.position,
     };
+  }
+
+  private insertEvent(id: string, ...columns: unknown[]): Database.RunResult {
+    try {
+      return this.statements.insert.run(id, ...columns);
+    } catch (error) {
+      const { code, message } = error as { code?: string; message: string };
+      if (code === 'SQLITE_CONSTRAINT_UNIQUE' && message.includes('events.id')) {
+        throw new DuplicateEventId(id, columns[0] as string);
+      }
+      throw error;
+    }
   }
 
   private readPage(
@@ -332,9 +349,11 @@ export class SqliteEventStore implements EventStore {
       if (untilTime !== undefined) {
         where.push('recorded_at <= ?');
       }
-      statement = this.db.prepare(
-        `SELECT ${COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY position ASC LIMIT ?`,
-      );
+      statement = this.db
+        .prepare(
+          `SELECT ${COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY position ASC LIMIT ?`,
+        )
+        .raw(true);
       this.pageQueries.set(key, statement);
     }
     const parameters = [after, until, ...categories, ...types];
@@ -364,23 +383,36 @@ function placeholders(count: number): string {
 }
 
 function toRecordedEvent(row: EventRow): RecordedEvent {
+  const [
+    position,
+    id,
+    stream,
+    revision,
+    type,
+    schemaVersion,
+    recordedAt,
+    correlationId,
+    causationId,
+    actor,
+    json,
+  ] = row;
   let data: unknown;
   try {
-    data = JSON.parse(row.data);
+    data = JSON.parse(json);
   } catch {
-    throw new StoreUnavailable('sqlite', `event at position ${row.position} has corrupt data`);
+    throw new StoreUnavailable('sqlite', `event at position ${position} has corrupt data`);
   }
   return {
-    id: row.id,
-    type: row.type,
-    schemaVersion: row.schema_version,
-    stream: row.stream,
-    revision: row.revision,
-    position: row.position,
-    recordedAt: new Date(row.recorded_at),
-    correlationId: row.correlation_id,
-    causationId: row.causation_id,
-    actor: row.actor,
+    id,
+    type,
+    schemaVersion,
+    stream,
+    revision,
+    position,
+    recordedAt: new Date(recordedAt),
+    correlationId,
+    causationId,
+    actor,
     data,
   };
 }

@@ -1,0 +1,4 @@
+export * from './schema';
+export * from './protocol';
+export * from './client';
+export * from './ipam';

@@ -1,0 +1,10 @@
+export {
+  setupTelemetry,
+  tracer,
+  injectTraceContext,
+  extractTraceContext,
+  withSpan,
+  type HeaderCarrier,
+  type Telemetry,
+  type TelemetryOptions,
+} from './telemetry';
