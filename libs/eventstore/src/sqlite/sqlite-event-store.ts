@@ -42,6 +42,16 @@ export interface SqliteEventStoreOptions {
 
 export const DEFAULT_SQLITE_PATH = '.strata/events.db';
 
+interface QueuedAppend {
+  readonly stream: string;
+  readonly events: EncodedEvent[];
+  readonly expected: ExpectedRevision;
+  readonly resolve: (result: AppendResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+type AppendOutcome = { readonly result: AppendResult } | { readonly error: EventStoreError };
+
 /** A row as an array in COLUMNS order: reading arrays is about twice as fast as objects. */
 type EventRow = [
   position: number,
@@ -87,7 +97,8 @@ const COLUMNS =
  * The embedded default: one SQLite file in WAL mode (better-sqlite3, synchronous calls).
  * Positions are SQLite's AUTOINCREMENT keys: writers are serialised by SQLite's write lock, so
  * positions follow commit order and a reader that has seen position P has seen all before it.
- * Several processes may share the file; each append is one IMMEDIATE transaction.
+ * Several processes may share the file. Appends made in one turn of the event loop commit
+ * together (group commit): one IMMEDIATE transaction, a savepoint per append.
  */
 export class SqliteEventStore implements EventStore {
   readonly adapter = 'sqlite';
@@ -99,6 +110,8 @@ export class SqliteEventStore implements EventStore {
   private readonly pageQueries = new Map<string, Database.Statement>();
   private readonly statements;
   private readonly appendTransaction;
+  private readonly groupTransaction;
+  private queued: QueuedAppend[] = [];
 
   constructor(options: SqliteEventStoreOptions = {}) {
     const path = options.path ?? DEFAULT_SQLITE_PATH;
@@ -152,6 +165,21 @@ export class SqliteEventStore implements EventStore {
       (stream: string, events: EncodedEvent[], expected: ExpectedRevision) =>
         this.appendInTransaction(stream, events, expected),
     );
+    // Group commit: one transaction for every append queued in one turn of the event loop, each
+    // append inside its own savepoint (better-sqlite3 nests transactions as savepoints), so one
+    // append's conflict rolls back only that append, and the group pays for one commit.
+    this.groupTransaction = this.db.transaction((group: QueuedAppend[]) =>
+      group.map((queued): AppendOutcome => {
+        try {
+          return { result: this.appendTransaction(queued.stream, queued.events, queued.expected) };
+        } catch (error) {
+          if (error instanceof EventStoreError) {
+            return { error };
+          }
+          throw error;
+        }
+      }),
+    );
   }
 
   async append(
@@ -160,11 +188,33 @@ export class SqliteEventStore implements EventStore {
     expected: ExpectedRevision,
   ): Promise<AppendResult> {
     const encoded = encodeBatch(stream, events, this.maxEventBytes);
-    const result = this.guard(() => this.appendTransaction.immediate(stream, encoded, expected));
+    return new Promise<AppendResult>((resolve, reject) => {
+      if (this.queued.push({ stream, events: encoded, expected, resolve, reject }) === 1) {
+        setImmediate(() => this.commitQueued());
+      }
+    });
+  }
+
+  /** Commits every queued append in one transaction and settles each one's promise. */
+  private commitQueued(): void {
+    const group = this.queued;
+    this.queued = [];
+    if (group.length === 0) {
+      return;
+    }
+    let outcomes: AppendOutcome[];
+    try {
+      outcomes = this.guard(() => this.groupTransaction.immediate(group));
+    } catch (error) {
+      group.forEach((queued) => queued.reject(error));
+      return;
+    }
     for (const listener of this.listeners) {
       listener();
     }
-    return result;
+    outcomes.forEach((outcome, i) =>
+      'result' in outcome ? group[i].resolve(outcome.result) : group[i].reject(outcome.error),
+    );
   }
 
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -234,6 +284,9 @@ export class SqliteEventStore implements EventStore {
   }
 
   async close(): Promise<void> {
+    if (this.db.open) {
+      this.commitQueued();
+    }
     this.listeners.clear();
     if (this.db.open) {
       this.db.close();
