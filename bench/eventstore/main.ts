@@ -19,7 +19,13 @@ import {
   SqliteEventStore,
 } from '@strata/eventstore';
 import { renderTable } from '../../services/cli/src/output/table';
-import { formatRate, formatRatio, median, ratePerSecond } from '../support/stats';
+import {
+  formatRate,
+  formatRatio,
+  median,
+  ratePerSecond,
+  positiveIntFromEnv as positiveInt,
+} from '../support/stats';
 
 const ROUNDS = positiveInt('ROUNDS', 3);
 const EVENTS = positiveInt('EVENTS', 100_000);
@@ -192,18 +198,6 @@ function expectCount(what: string, actual: number, expected: number): void {
   if (actual !== expected) {
     throw new Error(`${what}: read ${actual} events, expected ${expected}`);
   }
-}
-
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') {
-    return fallback;
-  }
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-  }
-  return value;
 }
 
 main().catch((error: unknown) => {

@@ -15,7 +15,13 @@ import { connect, type NatsConnection } from 'nats';
 import { CommandClient, IPAM, NatsServerProcess } from '@strata/bus';
 import { renderTable } from '../../services/cli/src/output/table';
 import { IpamReplicaProcess } from '../../services/ipam/src/testing/ipam-replica';
-import { formatRate, formatRatio, median, percentile } from '../support/stats';
+import {
+  formatRate,
+  formatRatio,
+  median,
+  percentile,
+  positiveIntFromEnv as positiveInt,
+} from '../support/stats';
 
 const ROUNDS = positiveInt('ROUNDS', 3);
 const ALLOCATIONS = positiveInt('ALLOCATIONS', 20_000);
@@ -156,18 +162,6 @@ function medianFigures(all: readonly Figures[]): Figures {
 
 function formatMs(value: number): string {
   return value.toFixed(1);
-}
-
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') {
-    return fallback;
-  }
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-  }
-  return value;
 }
 
 main().catch((error: unknown) => {

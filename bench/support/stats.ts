@@ -27,3 +27,16 @@ export function formatRate(value: number | undefined): string {
 export function formatRatio(value: number | undefined): string {
   return value === undefined || !Number.isFinite(value) ? '-' : `${value.toFixed(2)}x`;
 }
+
+/** A benchmark knob from the environment (ROUNDS=5 ...), or its default. */
+export function positiveIntFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') {
+    return fallback;
+  }
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
