@@ -2,3 +2,4 @@ export * from './schema';
 export * from './protocol';
 export * from './client';
 export * from './ipam';
+export * from './config';

@@ -1,0 +1,42 @@
+import { Controller, Inject } from '@nestjs/common';
+import {
+  commandMeta,
+  CONFIG,
+  type CommandRequest,
+  type HeartbeatRequest,
+  type NodeView,
+} from '@strata/bus';
+import { nodeDecider, nodeStream } from '@strata/domain';
+import { DeciderRunner } from '@strata/eventstore';
+import { ConfigReadModel } from '../read-model/config-read-model';
+import { nodeView } from '../read-model/views';
+import { now } from '../shared/clock';
+import { CommandInput, CommandRoute } from '../transport/command-route';
+
+/**
+ * `strata.config.node.heartbeat`, `POST /v1/nodes/:name/heartbeat`: an agent is alive (at
+ * `at`, default now). Recorded at most once per resolution period; brings a down node back.
+ */
+@Controller()
+export class RecordHeartbeatHandler {
+  constructor(
+    @Inject(DeciderRunner) private readonly runner: DeciderRunner,
+    @Inject(ConfigReadModel) private readonly readModel: ConfigReadModel,
+  ) {}
+
+  @CommandRoute(CONFIG.heartbeat, {
+    method: 'POST',
+    path: '/v1/nodes/:name/heartbeat',
+    summary: "Record a node's heartbeat",
+  })
+  async handle(@CommandInput() request: CommandRequest<HeartbeatRequest>): Promise<NodeView> {
+    const { name, at = now() } = request.data;
+    await this.runner.run(
+      nodeDecider,
+      nodeStream(name),
+      { type: 'RecordHeartbeat', data: { name, at } },
+      commandMeta(request),
+    );
+    return nodeView(await this.readModel.node(name));
+  }
+}

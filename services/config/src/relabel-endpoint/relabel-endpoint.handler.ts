@@ -1,0 +1,43 @@
+import { Controller, Inject } from '@nestjs/common';
+import {
+  commandMeta,
+  CONFIG,
+  type CommandRequest,
+  type EndpointView,
+  type RelabelEndpointRequest,
+} from '@strata/bus';
+import { endpointDecider, endpointStream } from '@strata/domain';
+import { DeciderRunner } from '@strata/eventstore';
+import { ConfigReadModel } from '../read-model/config-read-model';
+import { endpointView } from '../read-model/views';
+import { CommandInput, CommandRoute } from '../transport/command-route';
+
+/**
+ * `strata.config.endpoint.relabel`, `PUT /v1/endpoints/:uid/labels`: replaces an endpoint's
+ * labels with the complete new set (policy and service selection follow them).
+ */
+@Controller()
+export class RelabelEndpointHandler {
+  constructor(
+    @Inject(DeciderRunner) private readonly runner: DeciderRunner,
+    @Inject(ConfigReadModel) private readonly readModel: ConfigReadModel,
+  ) {}
+
+  @CommandRoute(CONFIG.relabelEndpoint, {
+    method: 'PUT',
+    path: '/v1/endpoints/:uid/labels',
+    summary: "Replace an endpoint's labels",
+  })
+  async handle(
+    @CommandInput() request: CommandRequest<RelabelEndpointRequest>,
+  ): Promise<EndpointView> {
+    const { uid, labels } = request.data;
+    await this.runner.run(
+      endpointDecider,
+      endpointStream(uid),
+      { type: 'UpdateEndpointLabels', data: { uid, labels } },
+      commandMeta(request),
+    );
+    return endpointView(await this.readModel.endpoint(uid));
+  }
+}

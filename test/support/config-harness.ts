@@ -1,0 +1,97 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NatsConnection } from 'nats';
+import {
+  CommandClient,
+  connectAs,
+  generateCredentials,
+  IPAM,
+  loadCredentials,
+  loadHttpToken,
+  NatsServerProcess,
+  type StrataService,
+} from '@strata/bus';
+import { SqliteEventStore } from '@strata/eventstore';
+import { startConfigService, type ConfigService } from '../../services/config/src/config-service';
+import { startIpamService } from '../../services/ipam/src/ipam-service';
+
+/**
+ * What the config integration tests talk to: a real nats-server with the generated
+ * authorization block (every process connects as its own identity), a real SQLite file, the
+ * IPAM and config services running in this process (config calls IPAM over NATS for VNIs and
+ * VIPs), an admin client on NATS, and the REST API's URL and token. IPAM starts with a `vips`
+ * pool (10.96.0.0/24), the default pool of service VIPs.
+ */
+export interface ConfigHarness {
+  readonly nats: NatsServerProcess;
+  readonly dir: string;
+  readonly credentialsDir: string;
+  readonly store: SqliteEventStore;
+  /** The IPAM service now running; undefined between `stopIpam()` and `startIpam()`. */
+  readonly ipam: StrataService | undefined;
+  stopIpam(): Promise<void>;
+  startIpam(): Promise<void>;
+  readonly config: ConfigService;
+  /** Connected as `admin`. */
+  readonly connection: NatsConnection;
+  readonly client: CommandClient;
+  /** The REST API's base URL. */
+  readonly url: string;
+  readonly token: string;
+  close(): Promise<void>;
+}
+
+export const VIP_POOL_CIDR = '10.96.0.0/24';
+
+export async function startConfigHarness(): Promise<ConfigHarness> {
+  const dir = await mkdtemp(join(tmpdir(), 'strata-config-'));
+  const credentialsDir = join(dir, 'credentials');
+  const credentials = await generateCredentials(credentialsDir, { nodes: ['node-1'] });
+  const nats = await NatsServerProcess.start({ config: credentials.authConfig });
+  const store = new SqliteEventStore({ path: join(dir, 'events.db') });
+  const ipamCredentials = await loadCredentials(credentialsDir, 'ipam');
+  const startIpam = () =>
+    startIpamService({ natsUrl: nats.url, store, credentials: ipamCredentials, logger: false });
+  let ipam: StrataService | undefined = await startIpam();
+  const token = await loadHttpToken(credentialsDir);
+  const config = await startConfigService({
+    natsUrl: nats.url,
+    store,
+    credentials: await loadCredentials(credentialsDir, 'config'),
+    http: { port: 0, token },
+    logger: false,
+  });
+  const connection = await connectAs('admin', { dir: credentialsDir, servers: nats.url });
+  const client = new CommandClient(connection, { actor: 'user:test', timeoutMs: 5_000 });
+  await client.execute(IPAM.createPool, { poolId: 'vips', kind: 'vip', cidr: VIP_POOL_CIDR });
+  return {
+    nats,
+    dir,
+    credentialsDir,
+    store,
+    get ipam() {
+      return ipam;
+    },
+    async stopIpam() {
+      await ipam?.close();
+      ipam = undefined;
+    },
+    async startIpam() {
+      ipam ??= await startIpam();
+    },
+    config,
+    connection,
+    client,
+    url: config.url,
+    token,
+    async close() {
+      await connection.close();
+      await config.close();
+      await ipam?.close();
+      await store.close();
+      await nats.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
