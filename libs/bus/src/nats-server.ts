@@ -75,6 +75,11 @@ export interface NatsServerOptions {
   readonly binary?: string;
   /** How long to wait for the server to become ready. */
   readonly readyTimeoutMs?: number;
+  /**
+   * Run the server in its own process group, so a terminal's Ctrl-C reaches only its parent,
+   * which stops it last (`strata server`). Default false: tests want it to die with the group.
+   */
+  readonly detached?: boolean;
 }
 
 export class NatsServerError extends Error {
@@ -105,6 +110,7 @@ export class NatsServerProcess {
     private readonly binary: string,
     private readonly configFile: string,
     private readonly readyTimeoutMs: number,
+    private readonly detached: boolean,
   ) {
     this.leftover = { child: () => this.child, workDir };
   }
@@ -159,6 +165,7 @@ export class NatsServerProcess {
         binary,
         configFile,
         options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
+        options.detached ?? false,
       );
       await server.restart();
       return server;
@@ -207,6 +214,7 @@ export class NatsServerProcess {
     leftovers.add(this.leftover);
     const child = spawn(this.binary, ['-c', this.configFile], {
       stdio: ['ignore', 'ignore', 'pipe'],
+      detached: this.detached,
     });
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));

@@ -1,31 +1,39 @@
-import { Command, InvalidArgumentError } from 'commander';
-import { DEFAULT_SQLITE_PATH, EventStoreError } from '@strata/eventstore';
+import { Command, CommanderError } from 'commander';
+import { DEFAULT_SQLITE_PATH } from '@strata/eventstore';
+import { registerClientCommands } from './client';
 import { runDemo } from './demo/demo.command';
+import { describeError, formatCommanderOutput } from './errors';
+import { parseNonEmpty } from './flags';
+import { registerServerCommand } from './server/server.command';
+import { registerServiceCommand } from './server/service.command';
 
+// Set before any subcommand is added: subcommands copy these settings from their parent.
 const program = new Command('strata')
   .description('Strata: an event-sourced control plane for container overlay networks')
-  .showHelpAfterError();
+  .exitOverride()
+  .configureOutput({
+    outputError: (text, write) => write(formatCommanderOutput(text)),
+  })
+  .showHelpAfterError('(add --help for usage)');
 
 program
   .command('demo')
   .description('append a few network events to the embedded store and replay the log as a table')
-  .option('--store <path>', 'SQLite event store file', DEFAULT_SQLITE_PATH)
+  .option('--store <path>', 'SQLite event store file', parseNonEmpty, DEFAULT_SQLITE_PATH)
   .action(async (options: { store: string }) => {
-    await runDemo({ store: nonEmpty(options.store, '--store') }, (text) => console.log(text));
+    await runDemo({ store: options.store }, (text) => console.log(text));
   });
 
-function nonEmpty(value: string, flag: string): string {
-  if (value.trim() === '') {
-    throw new InvalidArgumentError(`${flag} must not be empty`);
-  }
-  return value;
-}
+registerServerCommand(program);
+registerServiceCommand(program);
+registerClientCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
-  if (error instanceof EventStoreError || error instanceof InvalidArgumentError) {
-    console.error(`strata: ${error.code}: ${error.message}`);
-  } else {
-    console.error(`strata: ${(error as Error).stack ?? String(error)}`);
+  if (error instanceof CommanderError) {
+    // Commander has printed its message (help, version, or the error in the CLI's format).
+    process.exitCode = error.exitCode;
+    return;
   }
+  console.error(describeError(error));
   process.exitCode = 1;
 });
