@@ -169,6 +169,9 @@ describe('strata server (as a user runs it)', () => {
       'relay',
       'ipam',
       'config',
+      'discovery',
+      'policy',
+      'analytics',
     ]);
   });
 

@@ -18,3 +18,6 @@ export * from './endpoint/endpoint';
 export * from './node/node';
 export * from './service/service';
 export * from './cluster/cluster';
+export * from './discovery/backend-health';
+export * from './policy/policy';
+export * from './analytics/flow-report';

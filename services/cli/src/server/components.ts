@@ -13,6 +13,9 @@ import type { LogLevel } from '@nestjs/common';
 import { connect, DebugEvents, Events, type NatsConnection } from 'nats';
 import { startIpamService } from '../../../ipam/src/ipam-service';
 import { startConfigService } from '../../../config/src/config-service';
+import { startDiscoveryService } from '../../../discovery/src/discovery-service';
+import { startPolicyService } from '../../../policy/src/policy-service';
+import { startAnalyticsService } from '../../../analytics/src/analytics-service';
 import { natsConnectError } from '../errors';
 import type { Component, ComponentStatus } from './runtime';
 
@@ -40,9 +43,8 @@ const NEST_LOG: LogLevel[] = ['error', 'warn'];
 
 /**
  * THE list of services: `strata server` runs every one of them, in this order, and
- * `strata service <name>` runs one. A service joins by adding its entry here, and nothing else:
- * config, discovery, policy and analytics are added when their modules exist (each entry's
- * `start` maps the context onto that service's own start function).
+ * `strata service <name>` runs one. A service joins by adding its entry here, and nothing else
+ * (each entry's `start` maps the context onto that service's own start function).
  */
 export const SERVICE_ENTRIES: readonly ServiceEntry[] = [
   { name: 'ipam', start: (context) => startIpamService({ ...context, logger: NEST_LOG }) },
@@ -57,6 +59,15 @@ export const SERVICE_ENTRIES: readonly ServiceEntry[] = [
       // The REST API stops with the service: closing it closes both.
       return { ...config.service, close: () => config.close() };
     },
+  },
+  {
+    name: 'discovery',
+    start: (context) => startDiscoveryService({ ...context, logger: NEST_LOG }),
+  },
+  { name: 'policy', start: (context) => startPolicyService({ ...context, logger: NEST_LOG }) },
+  {
+    name: 'analytics',
+    start: (context) => startAnalyticsService({ ...context, logger: NEST_LOG }),
   },
 ];
 
