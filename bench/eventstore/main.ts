@@ -124,26 +124,32 @@ async function main(): Promise<void> {
 async function measure(adapter: Adapter): Promise<Figures> {
   const store = await adapter.create();
   try {
+    // Events are made before the clock starts: the figures are the store's, not the generator's.
+    const singles = Array.from({ length: SINGLE_APPENDS }, (_, i) => event(i));
     const singleAppends = await ratePerSecond(SINGLE_APPENDS, async () => {
       for (let i = 0; i < SINGLE_APPENDS; i++) {
-        await store.append(`single-s${i % STREAMS}`, [event(i)], 'any');
+        await store.append(`single-s${i % STREAMS}`, [singles[i]], 'any');
       }
     });
-    const batchedAppends = await ratePerSecond(EVENTS, async () => {
+    const perStream = Math.ceil(EVENTS / BATCH / STREAMS);
+    const batches = Array.from({ length: STREAMS }, () =>
+      Array.from({ length: perStream }, (_, b) =>
+        Array.from({ length: BATCH }, (_, i) => event(b * BATCH + i)),
+      ),
+    );
+    const batchedAppends = await ratePerSecond(STREAMS * perStream * BATCH, async () => {
       // One writer per stream, each appending its batches in turn: concurrency across streams,
       // optimistic concurrency within each (exact expected revisions, as services append).
-      const perStream = Math.ceil(EVENTS / BATCH / STREAMS);
       await Promise.all(
-        Array.from({ length: STREAMS }, async (_, s) => {
+        batches.map(async (streamBatches, s) => {
           let expected: number | 'no-stream' = 'no-stream';
-          for (let b = 0; b < perStream; b++) {
-            const batch = Array.from({ length: BATCH }, (_, i) => event(b * BATCH + i));
+          for (const batch of streamBatches) {
             expected = (await store.append(`batch-s${s}`, batch, expected)).nextExpectedRevision;
           }
         }),
       );
     });
-    const total = SINGLE_APPENDS + EVENTS;
+    const total = SINGLE_APPENDS + STREAMS * perStream * BATCH;
     const replay = await ratePerSecond(total, async () => {
       let read = 0;
       for await (const _ of store.readAll()) {

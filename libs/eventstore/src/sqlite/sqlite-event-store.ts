@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { CatchUpSubscription } from '../catch-up-subscription';
+import { pagedIterable } from '../paged-iterable';
 import { DEFAULT_MAX_EVENT_BYTES, type EncodedEvent, encodeBatch } from '../encoding';
 import {
   DuplicateEventId,
@@ -87,8 +88,11 @@ const SCHEMA = `
   CREATE INDEX IF NOT EXISTS events_by_type ON events (type, position);
 `;
 
-/** Events per query when reading the global log. */
-const READ_PAGE = 5000;
+/**
+ * Events per query when reading the global log. Small enough that a page dies young: at 5,000
+ * the decoded events outlived V8's young generation and replay ran at half speed.
+ */
+const READ_PAGE = 1000;
 
 const COLUMNS =
   'position, id, stream, revision, type, schema_version, recorded_at, correlation_id, causation_id, actor, data';
@@ -238,13 +242,20 @@ export class SqliteEventStore implements EventStore {
     return rows.map(toRecordedEvent);
   }
 
-  async *readAll(options: ReadAllOptions = {}): AsyncIterable<RecordedEvent> {
-    const head = await this.headPosition();
-    const until = Math.min(options.untilPosition ?? head, head);
+  readAll(options: ReadAllOptions = {}): AsyncIterable<RecordedEvent> {
     const untilTime = options.untilTime?.getTime();
+    let until: number | undefined;
     let remaining = options.maxCount ?? Number.POSITIVE_INFINITY;
     let after = options.after ?? 0;
-    while (remaining > 0 && after < until) {
+    return pagedIterable(async () => {
+      // The head when reading starts bounds the read: appends made meanwhile are not chased.
+      until ??= Math.min(
+        options.untilPosition ?? Number.MAX_SAFE_INTEGER,
+        await this.headPosition(),
+      );
+      if (remaining <= 0 || after >= until) {
+        return [];
+      }
       const page = this.readPage(
         after,
         until,
@@ -252,15 +263,11 @@ export class SqliteEventStore implements EventStore {
         Math.min(remaining, READ_PAGE),
         untilTime,
       );
-      for (const event of page) {
-        yield event;
-      }
-      if (page.length < Math.min(remaining, READ_PAGE)) {
-        return;
-      }
       remaining -= page.length;
-      after = page[page.length - 1].position;
-    }
+      // A short page means nothing else matches: the next call ends the iteration.
+      after = page.length < READ_PAGE ? until : page[page.length - 1].position;
+      return page;
+    });
   }
 
   subscribe(options: SubscribeOptions = {}): Subscription {
