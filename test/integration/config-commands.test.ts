@@ -434,6 +434,36 @@ describe.each([
         at(20),
       );
     });
+
+    it('deletes a node only once no endpoint is on it, idempotently; it may register again', async () => {
+      await ok(CONFIG.registerNode, goodNode(node('d')));
+      await ok(CONFIG.createSegment, { segmentId: id('on-d'), name: 'on-d', subnets: [net(140)] });
+      const pod = {
+        uid: id('pod-on-d'),
+        kind: 'pod' as const,
+        segmentId: id('on-d'),
+        node: node('d'),
+        ip: ip(140, 10),
+        mac: '0a:58:0a:00:00:0a',
+      };
+      await ok(CONFIG.createEndpoint, pod);
+      expect(await code(CONFIG.deleteNode, { name: node('d') })).toBe('InvalidState');
+      await ok(CONFIG.moveEndpoint, { uid: pod.uid, node: node('c') });
+
+      expect(await ok(CONFIG.deleteNode, { name: node('d') })).toEqual({ name: node('d') });
+      expect(await ok(CONFIG.deleteNode, { name: node('d') })).toEqual({ name: node('d') });
+      expect(await code(CONFIG.getNode, { name: node('d') })).toBe('NotFound');
+      const { nodes } = await ok(CONFIG.listNodes, {});
+      expect(nodes.map((n) => n.name)).not.toContain(node('d'));
+      expect(await code(CONFIG.heartbeat, { name: node('d') })).toBe('NotFound');
+      expect(await code(CONFIG.markNodeDown, { name: node('d'), timeoutMs: 30_000 })).toBe(
+        'NotFound',
+      );
+      expect((await ok(CONFIG.registerNode, goodNode(node('d')))).status).toBe('ready');
+
+      expect(await code(CONFIG.deleteNode, { name: node('ghost') })).toBe('NotFound');
+      expect(await code(CONFIG.deleteNode, { name: 'Node_1' })).toBe('InvalidName');
+    });
   });
 
   describe('services', () => {

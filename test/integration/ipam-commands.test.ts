@@ -138,6 +138,35 @@ describe('pools', () => {
       await code(IPAM.reserveRange, { poolId: 'nope', first: '10.9.0.1', last: '10.9.0.2' }),
     ).toBe('NotFound');
   });
+
+  it('deletes a pool only while no address is allocated in any shard, idempotently', async () => {
+    await ok(IPAM.createPool, { poolId: 'gone', kind: 'pod', cidr: '10.6.0.0/24', shardCount: 4 });
+    // One owner on its home shard, one named address in the last shard.
+    await ok(IPAM.allocateAddress, { poolId: 'gone', owner: 'pod-a' });
+    await ok(IPAM.allocateAddress, { poolId: 'gone', owner: 'pod-b', address: '10.6.0.200' });
+    expect(await code(IPAM.deletePool, { poolId: 'gone' })).toBe('InvalidState');
+    await ok(IPAM.releaseAddress, { poolId: 'gone', owner: 'pod-a' });
+    expect(await code(IPAM.deletePool, { poolId: 'gone' })).toBe('InvalidState');
+    await ok(IPAM.releaseAddress, { poolId: 'gone', owner: 'pod-b', address: '10.6.0.200' });
+
+    expect(await ok(IPAM.deletePool, { poolId: 'gone' })).toEqual({ poolId: 'gone' });
+    expect(await ok(IPAM.deletePool, { poolId: 'gone' })).toEqual({ poolId: 'gone' });
+    expect(await code(IPAM.getPool, { poolId: 'gone' })).toBe('NotFound');
+    const { pools } = await ok(IPAM.listPools, {});
+    expect(pools.map((pool) => pool.poolId)).not.toContain('gone');
+    expect(await code(IPAM.allocateAddress, { poolId: 'gone', owner: 'pod-c' })).toBe('NotFound');
+    expect(
+      await code(IPAM.reserveRange, { poolId: 'gone', first: '10.6.0.9', last: '10.6.0.9' }),
+    ).toBe('NotFound');
+    // The id is not reused; the CIDR claim was released, so another pool may take it.
+    expect(await code(IPAM.createPool, { poolId: 'gone', kind: 'pod', cidr: '10.6.0.0/24' })).toBe(
+      'AlreadyExists',
+    );
+    await ok(IPAM.createPool, { poolId: 'reborn', kind: 'pod', cidr: '10.6.0.0/24' });
+
+    expect(await code(IPAM.deletePool, { poolId: 'nope' })).toBe('NotFound');
+    expect(await code(IPAM.deletePool, { poolId: 'a/b' })).toBe('InvalidId');
+  });
 });
 
 describe('addresses', () => {

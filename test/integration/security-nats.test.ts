@@ -283,6 +283,8 @@ describe('NATS with generated credentials', () => {
     it('refuses an agent anything beyond its reports and node commands', async () => {
       await expectPublishRefused('agent-node-1', 'strata.ipam.address.allocate');
       await expectPublishRefused('agent-node-1', 'strata.config.segment.create');
+      await expectPublishRefused('agent-node-1', 'strata.config.node.delete');
+      await expectPublishRefused('agent-node-1', 'strata.config.node.mark-down');
       await expectPublishRefused('agent-node-1', 'strata.ev.node.node-1');
       // Another node's reports, including one whose name merely starts the same way.
       await expectPublishRefused('agent-node-1', 'strata.agent.node-2_rack-1.applied');

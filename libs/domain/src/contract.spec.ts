@@ -49,6 +49,10 @@ const pool = poolEvents.reduce(
   addressPoolDecider.evolve,
   addressPoolDecider.initialState(),
 ) as ActiveAddressPool;
+const poolDeleted = addressPoolDecider.decide(
+  { type: 'DeletePool', data: { poolId: 'pods', allocatedAddresses: 0 } },
+  pool,
+);
 
 const produced: DomainEvent[] = [
   ...play(segmentDecider, [
@@ -75,6 +79,7 @@ const produced: DomainEvent[] = [
     { type: 'ReleaseCidr', data: { spaceId: 'global', owner: 'pods' } },
   ]),
   ...poolEvents,
+  ...poolDeleted,
   ...play(poolShardDecider, [
     openShardCommand(pool, 0),
     { type: 'AllocateAddress', data: { poolId: 'pods', shard: 0, owner: 'ep-1' } },
@@ -119,6 +124,7 @@ const produced: DomainEvent[] = [
     { type: 'RecordHeartbeat', data: { name: 'n1', at: t(1) } },
     { type: 'MarkNodeDown', data: { name: 'n1', now: t(5), timeoutMs: 60_000 } },
     { type: 'RecordHeartbeat', data: { name: 'n1', at: t(6) } },
+    { type: 'DeregisterNode', data: { name: 'n1' } },
   ]),
   ...play(serviceDecider, [
     {

@@ -5,6 +5,7 @@ import { CreateSegmentHandler } from './create-segment/create-segment.handler';
 import { CreateServiceHandler } from './create-service/create-service.handler';
 import { DeleteClusterHandler } from './delete-cluster/delete-cluster.handler';
 import { DeleteEndpointHandler } from './delete-endpoint/delete-endpoint.handler';
+import { DeleteNodeHandler } from './delete-node/delete-node.handler';
 import { DeleteSegmentHandler } from './delete-segment/delete-segment.handler';
 import { DeleteServiceHandler } from './delete-service/delete-service.handler';
 import { GetClusterHandler } from './get-cluster/get-cluster.handler';
@@ -47,6 +48,7 @@ export const CONFIG_HANDLERS = [
   MarkNodeDownHandler,
   ListNodesHandler,
   GetNodeHandler,
+  DeleteNodeHandler,
   CreateServiceHandler,
   ListServicesHandler,
   GetServiceHandler,

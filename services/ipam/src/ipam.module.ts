@@ -6,6 +6,7 @@ import { AllocateVipHandler } from './allocate-vip/allocate-vip.handler';
 import { AllocateVniHandler } from './allocate-vni/allocate-vni.handler';
 import { CreatePoolHandler } from './create-pool/create-pool.handler';
 import { CreateVniPoolHandler } from './create-vni-pool/create-vni-pool.handler';
+import { DeletePoolHandler } from './delete-pool/delete-pool.handler';
 import { GetPoolHandler } from './get-pool/get-pool.handler';
 import { ListPoolsHandler } from './list-pools/list-pools.handler';
 import { PoolShards } from './pools/pool-shards';
@@ -21,6 +22,7 @@ import { ReserveRangeHandler } from './reserve-range/reserve-range.handler';
     ReserveRangeHandler,
     GetPoolHandler,
     ListPoolsHandler,
+    DeletePoolHandler,
     AllocateAddressHandler,
     ReleaseAddressHandler,
     AddressHistoryHandler,

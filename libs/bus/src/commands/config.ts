@@ -406,6 +406,8 @@ export const CONFIG = {
   markNodeDown: spec<MarkNodeDownRequest, NodeView>('node', 'mark-down', markNodeDown),
   listNodes: spec<EmptyRequest, { readonly nodes: readonly NodeView[] }>('node', 'list', nothing),
   getNode: spec<NodeRefRequest, NodeView>('node', 'get', nodeRef),
+  /** Refused (InvalidState) while endpoints are on the node; idempotent once deregistered. */
+  deleteNode: spec<NodeRefRequest, { readonly name: string }>('node', 'delete', nodeRef),
 
   createService: spec<CreateServiceRequest, ServiceView>('service', 'create', createService),
   listServices: spec<EmptyRequest, { readonly services: readonly ServiceView[] }>(

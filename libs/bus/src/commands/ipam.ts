@@ -163,6 +163,11 @@ export const IPAM = {
     reserveRange,
   ),
   getPool: commandSpec<PoolRefRequest, PoolView>(subject('pool', 'get'), poolRef),
+  /** Refused (InvalidState) while any address is allocated; idempotent once deleted. */
+  deletePool: commandSpec<PoolRefRequest, { readonly poolId: string }>(
+    subject('pool', 'delete'),
+    poolRef,
+  ),
   listPools: commandSpec<Record<string, never>, { readonly pools: readonly PoolView[] }>(
     subject('pool', 'list'),
     object({}),

@@ -8,7 +8,9 @@ import { CredentialsError } from './errors';
  * - commands are request/reply on `strata.<service>.<aggregate>.<verb>`; a service takes its own
  *   (`strata.<service>.>`, in a queue group) and answers on the request's reply subject;
  * - events are published by the relay alone, on `strata.ev.>`; every service and agent reads them;
- * - agents report on `strata.agent.<node>.>` and register/heartbeat through `strata.config.node.>`.
+ * - agents report on `strata.agent.<node>.>` and register and heartbeat through
+ *   `strata.config.node.register|heartbeat` (not the rest of `strata.config.node.>`: deleting or
+ *   marking a node down is the admin's or a service's business, not an agent's).
  *
  * Everything not granted here is refused by the server. Two rules keep the grants tight:
  * - replies go out through `allow_responses` (one reply to a request actually received), never
@@ -30,7 +32,7 @@ const RELAY_BUCKETS = [RELAY_LEASE_BUCKET, RELAY_CHECKPOINT_BUCKET];
 
 const EVENTS = ALL_EVENTS_SUBJECT;
 const AGENT_REPORTS = 'strata.agent.>';
-const NODE_COMMANDS = 'strata.config.node.>';
+const NODE_COMMANDS = ['strata.config.node.register', 'strata.config.node.heartbeat'];
 
 /** Which other services each service sends commands to: the only cross-service grants. */
 const SERVICE_CALLS: Readonly<Record<ServiceName, readonly ServiceName[]>> = {
@@ -120,7 +122,7 @@ export function permissionsFor(identity: Identity): SubjectPermissions {
     return {
       publish: [
         `strata.agent.${subjectToken(identity).slice(AGENT_PREFIX.length)}.>`,
-        NODE_COMMANDS,
+        ...NODE_COMMANDS,
       ],
       subscribe: [EVENTS, inbox],
       respond: false,

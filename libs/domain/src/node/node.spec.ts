@@ -3,6 +3,7 @@ import {
   HEARTBEAT_RESOLUTION_MS,
   nodeDecider,
   nodeStream,
+  type NodeDeregistered,
   type NodeEvent,
   type NodeMarkedDown,
   type NodeRegistered,
@@ -180,6 +181,44 @@ describe('Node', () => {
       given([registered])
         .when({ type: 'MarkNodeDown', data: { name: 'node-1.lab', now: 'now', timeoutMs: 30_000 } })
         .thenThrows('InvalidTimestamp');
+    });
+  });
+
+  describe('DeregisterNode', () => {
+    const deregister = { type: 'DeregisterNode', data: { name: 'node-1.lab' } } as const;
+    const deregistered: NodeDeregistered = {
+      type: 'NodeDeregistered',
+      data: { name: 'node-1.lab' },
+    };
+
+    it('deregisters a ready or a down node', () => {
+      expect(given([registered]).when(deregister).then([deregistered])).toEqual({
+        status: 'deregistered',
+        name: 'node-1.lab',
+      });
+      given([registered, markedDown]).when(deregister).then([deregistered]);
+    });
+
+    it('is idempotent once deregistered, and needs a registered node', () => {
+      given([registered, deregistered]).when(deregister).thenNothingHappened();
+      given([])
+        .when(deregister)
+        .thenThrows('NotFound', /not registered/);
+    });
+
+    it('takes no heartbeat nor mark-down from a deregistered node', () => {
+      given([registered, deregistered])
+        .when(heartbeat(30))
+        .thenThrows('NotFound', /deregistered/);
+      given([registered, deregistered])
+        .when(markDown(90))
+        .thenThrows('NotFound', /deregistered/);
+    });
+
+    it('lets the host register again under its name', () => {
+      given([registered, deregistered])
+        .when(register({ at: t(60) }))
+        .then([{ ...registered, data: { ...registered.data, registeredAt: t(60) } }]);
     });
   });
 });

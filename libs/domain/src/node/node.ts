@@ -21,6 +21,11 @@ import { parseTimestamp, type Timestamp } from '../shared/time';
  * Re-registration: a node that registers again with a new VTEP address or MAC (a rebuilt host)
  * records `NodeRegistered` again with the new values; a down node that registers comes back
  * ready. Registering again with the same VTEP while ready changes nothing.
+ *
+ * Deregistration: `DeregisterNode` removes the node (the config service refuses while endpoints
+ * are on it); deregistering again changes nothing. Heartbeats from a deregistered node are
+ * NotFound; the host may register again under the same name later (a node name names a host,
+ * not one registration).
  */
 export const nodeStream = (name: string): string => `node-${name}`;
 
@@ -36,7 +41,9 @@ export type NodeMarkedDown = Event<
   { name: string; at: Timestamp; lastHeartbeatAt: Timestamp; timeoutMs: number }
 >;
 export type NodeRecovered = Event<'NodeRecovered', { name: string; at: Timestamp }>;
-export type NodeEvent = NodeRegistered | NodeHeartbeatRecorded | NodeMarkedDown | NodeRecovered;
+export type NodeDeregistered = Event<'NodeDeregistered', { name: string }>;
+export type NodeEvent =
+  NodeRegistered | NodeHeartbeatRecorded | NodeMarkedDown | NodeRecovered | NodeDeregistered;
 
 export type RegisterNode = Command<
   'RegisterNode',
@@ -48,7 +55,8 @@ export type MarkNodeDown = Command<
   'MarkNodeDown',
   { name: string; now: Timestamp; timeoutMs: number }
 >;
-export type NodeCommand = RegisterNode | RecordHeartbeat | MarkNodeDown;
+export type DeregisterNode = Command<'DeregisterNode', { name: string }>;
+export type NodeCommand = RegisterNode | RecordHeartbeat | MarkNodeDown | DeregisterNode;
 
 type RegisteredNode = {
   name: string;
@@ -59,6 +67,7 @@ type RegisteredNode = {
 };
 export type NodeState =
   | { status: 'empty' }
+  | { status: 'deregistered'; name: string }
   | ({ status: 'ready' } & RegisteredNode)
   | ({ status: 'down'; downAt: Timestamp } & RegisteredNode);
 
@@ -120,6 +129,11 @@ export function decideNode(command: NodeCommand, state: NodeState): NodeEvent[] 
         },
       ];
     }
+    case 'DeregisterNode': {
+      if (state.status === 'deregistered') return [];
+      const node = requireRegistered(state, command.data.name);
+      return [{ type: 'NodeDeregistered', data: { name: node.name } }];
+    }
     default: {
       const _exhaustive: never = command;
       throw new DomainError(
@@ -131,8 +145,13 @@ export function decideNode(command: NodeCommand, state: NodeState): NodeEvent[] 
 }
 
 function requireRegistered(state: NodeState, name: string) {
-  if (state.status !== 'empty') return state;
-  throw new DomainError('NotFound', `node ${name} is not registered`);
+  if (state.status === 'ready' || state.status === 'down') return state;
+  throw new DomainError(
+    'NotFound',
+    state.status === 'deregistered'
+      ? `node ${name} was deregistered`
+      : `node ${name} is not registered`,
+  );
 }
 
 export function evolveNode(state: NodeState, event: NodeEvent): NodeState {
@@ -150,6 +169,8 @@ export function evolveNode(state: NodeState, event: NodeEvent): NodeState {
       const { downAt: _downAt, ...node } = state;
       return { ...node, status: 'ready', lastHeartbeatAt: event.data.at };
     }
+    case 'NodeDeregistered':
+      return { status: 'deregistered', name: event.data.name };
     default: {
       const _exhaustive: never = event;
       void _exhaustive;

@@ -7,7 +7,9 @@ import {
   shardReserveCommands,
   type ActiveAddressPool,
   type CreatePool,
+  type DeletePool,
   type PoolCreated,
+  type PoolDeleted,
 } from './address-pool';
 
 const given = specFor(addressPoolDecider);
@@ -176,6 +178,56 @@ describe('AddressPool', () => {
 
     it('needs the pool', () => {
       given([]).when(reserve('10.0.1.0', '10.0.1.0')).thenThrows('NotFound');
+    });
+  });
+
+  describe('DeletePool', () => {
+    const remove = (allocatedAddresses = 0): DeletePool => ({
+      type: 'DeletePool',
+      data: { poolId: 'pods', allocatedAddresses },
+    });
+    const deleted: PoolDeleted = {
+      type: 'PoolDeleted',
+      data: { poolId: 'pods', cidr: '10.0.0.0/16' },
+    };
+
+    it('deletes a pool none of whose addresses is allocated', () => {
+      expect(given([created]).when(remove()).then([deleted])).toEqual({
+        status: 'deleted',
+        poolId: 'pods',
+        cidr: '10.0.0.0/16',
+      });
+    });
+
+    it('is refused while any address is allocated', () => {
+      given([created])
+        .when(remove(3))
+        .thenThrows('InvalidState', /3 allocated address/);
+    });
+
+    it('rejects a count that is not one', () => {
+      given([created]).when(remove(-1)).thenThrows('InvalidArgument');
+      given([created]).when(remove(0.5)).thenThrows('InvalidArgument');
+    });
+
+    it('is idempotent once deleted, and needs a pool', () => {
+      given([created, deleted]).when(remove()).thenNothingHappened();
+      given([created, deleted]).when(remove(2)).thenNothingHappened();
+      given([])
+        .when(remove())
+        .thenThrows('NotFound', /not found/);
+    });
+
+    it('leaves a pool that takes no reservations and whose id is not reused', () => {
+      given([created, deleted])
+        .when({
+          type: 'ReserveRange',
+          data: { poolId: 'pods', first: '10.0.0.5', last: '10.0.0.5' },
+        })
+        .thenThrows('NotFound', /was deleted/);
+      given([created, deleted])
+        .when(create())
+        .thenThrows('AlreadyExists', /not reused/);
     });
   });
 

@@ -32,6 +32,10 @@ import {
  * Kinds: 'pod' pools address endpoints, 'vip' pools address services (service virtual IPs);
  * both allocate the same way. The network and broadcast addresses of pools of /30 and larger
  * are reserved at creation, so they are never handed out.
+ *
+ * Deletion: a pool is deleted only while none of its addresses is allocated (the IPAM service
+ * counts them in the shards and passes the count with `DeletePool`). A deleted pool allocates
+ * nothing (NotFound) and its id is not reused, because its shard streams stay in the log.
  */
 export const poolStream = (poolId: string): string => `pool-${poolId}`;
 
@@ -52,7 +56,8 @@ export type PoolCreated = Event<
   }
 >;
 export type RangeReserved = Event<'RangeReserved', { poolId: string; first: string; last: string }>;
-export type AddressPoolEvent = PoolCreated | RangeReserved;
+export type PoolDeleted = Event<'PoolDeleted', { poolId: string; cidr: string }>;
+export type AddressPoolEvent = PoolCreated | RangeReserved | PoolDeleted;
 
 export type CreatePool = Command<
   'CreatePool',
@@ -67,7 +72,9 @@ export type CreatePool = Command<
   }
 >;
 export type ReserveRange = Command<'ReserveRange', { poolId: string; first: string; last: string }>;
-export type AddressPoolCommand = CreatePool | ReserveRange;
+/** `allocatedAddresses`: how many addresses the pool's shards hold, counted by the caller. */
+export type DeletePool = Command<'DeletePool', { poolId: string; allocatedAddresses: number }>;
+export type AddressPoolCommand = CreatePool | ReserveRange | DeletePool;
 
 export type ActiveAddressPool = {
   status: 'active';
@@ -78,7 +85,8 @@ export type ActiveAddressPool = {
   shardCount: number;
   reserved: readonly AddressRange[];
 };
-export type AddressPoolState = { status: 'empty' } | ActiveAddressPool;
+export type AddressPoolState =
+  { status: 'empty' } | ActiveAddressPool | { status: 'deleted'; poolId: string; cidr: string };
 
 export function decideAddressPool(
   command: AddressPoolCommand,
@@ -120,6 +128,9 @@ export function decideAddressPool(
         shardCount,
         reserved,
       };
+      if (state.status === 'deleted') {
+        throw new DomainError('AlreadyExists', `pool ${poolId} was deleted; ids are not reused`);
+      }
       if (state.status === 'active') {
         const same =
           state.kind === data.kind &&
@@ -140,6 +151,24 @@ export function decideAddressPool(
         { type: 'RangeReserved', data: { poolId: pool.poolId, ...formatAddressRange(range) } },
       ];
     }
+    case 'DeletePool': {
+      if (state.status === 'deleted') return [];
+      const pool = requireActive(state, command.data.poolId);
+      const { allocatedAddresses } = command.data;
+      if (!Number.isInteger(allocatedAddresses) || allocatedAddresses < 0) {
+        throw new DomainError(
+          'InvalidArgument',
+          `allocated addresses must be a count, got ${JSON.stringify(allocatedAddresses)}`,
+        );
+      }
+      if (allocatedAddresses > 0) {
+        throw new DomainError(
+          'InvalidState',
+          `pool ${pool.poolId} still has ${allocatedAddresses} allocated address(es); release them first`,
+        );
+      }
+      return [{ type: 'PoolDeleted', data: { poolId: pool.poolId, cidr: pool.cidr } }];
+    }
     default: {
       const _exhaustive: never = command;
       throw new DomainError(
@@ -152,7 +181,10 @@ export function decideAddressPool(
 
 function requireActive(state: AddressPoolState, poolId: string): ActiveAddressPool {
   if (state.status === 'active') return state;
-  throw new DomainError('NotFound', `pool ${poolId} not found`);
+  throw new DomainError(
+    'NotFound',
+    state.status === 'deleted' ? `pool ${poolId} was deleted` : `pool ${poolId} not found`,
+  );
 }
 
 function networkAndBroadcast(cidr: Cidr): AddressRange[] {
@@ -196,6 +228,8 @@ export function evolveAddressPool(
         ...state,
         reserved: mergeRanges([...state.reserved, parseAddressRange(event.data)]),
       };
+    case 'PoolDeleted':
+      return { status: 'deleted', poolId: event.data.poolId, cidr: event.data.cidr };
     default: {
       const _exhaustive: never = event;
       void _exhaustive;

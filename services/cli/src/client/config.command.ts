@@ -199,6 +199,7 @@ function registerNodes(program: Command): void {
     argument: '<name>',
     ref: (name) => ({ name }),
     get: CONFIG.getNode,
+    remove: CONFIG.deleteNode,
     headers,
     row,
   });

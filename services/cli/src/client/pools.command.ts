@@ -4,7 +4,7 @@ import { CliError } from '../errors';
 import { checkCidr, checkName, clientCommand, print, table, type ClientOptions } from './options';
 import { withSession } from './session';
 
-/** `strata pools create|list|show`: the IPAM service's address pools. */
+/** `strata pools create|list|show|delete`: the IPAM service's address pools. */
 export function registerPoolsCommands(program: Command): void {
   const pools = program.command('pools').description('global address pools (IPAM)');
 
@@ -57,6 +57,16 @@ export function registerPoolsCommands(program: Command): void {
         session.execute(IPAM.getPool, { poolId }),
       );
       print(options, pool, (view) => poolTable([view]));
+    });
+
+  clientCommand(pools, 'delete', 'delete a pool none of whose addresses is allocated')
+    .argument('<name>', 'the pool name')
+    .action(async (name: string, options: ClientOptions) => {
+      const poolId = checkName(name, 'pool name');
+      const reply = await withSession(options, (session) =>
+        session.execute(IPAM.deletePool, { poolId }),
+      );
+      print(options, reply, () => `deleted pool ${poolId}`);
     });
 }
 

@@ -128,6 +128,7 @@ const REPLIES: Readonly<Record<keyof typeof CONFIG, JsonSchema>> = {
   markNodeDown: ref('Node'),
   listNodes: listOf('nodes', 'Node'),
   getNode: ref('Node'),
+  deleteNode: deleted('name'),
   createService: ref('Service'),
   listServices: listOf('services', 'Service'),
   getService: ref('Service'),

@@ -82,15 +82,26 @@ export class ConfigReadModel {
   async node(name: string): Promise<RegisteredNode> {
     await this.catchUp();
     const state = this.nodes.get(name);
-    if (state === undefined || state.status === 'empty') {
-      throw new DomainError('NotFound', `node ${name} is not registered`);
+    if (state === undefined || !isRegistered(state)) {
+      throw new DomainError(
+        'NotFound',
+        state?.status === 'deregistered'
+          ? `node ${name} was deregistered`
+          : `node ${name} is not registered`,
+      );
     }
     return state;
   }
 
   async registeredNodes(): Promise<RegisteredNode[]> {
     await this.catchUp();
-    return sorted(this.nodes).filter((node): node is RegisteredNode => node.status !== 'empty');
+    return sorted(this.nodes).filter(isRegistered);
+  }
+
+  /** Active endpoints on node `name`, sorted by uid. */
+  async endpointsOnNode(name: string): Promise<ActiveEndpoint[]> {
+    await this.catchUp();
+    return active(this.endpoints).filter((endpoint) => endpoint.node === name);
   }
 
   async service(serviceId: string): Promise<ActiveService> {
@@ -166,6 +177,10 @@ function fold<State, Ev>(
 }
 
 type WithStatus = { readonly status: string };
+
+function isRegistered(node: NodeState): node is RegisteredNode {
+  return node.status === 'ready' || node.status === 'down';
+}
 
 function requireActive<State extends WithStatus>(
   state: State | undefined,

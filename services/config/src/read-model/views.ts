@@ -10,7 +10,7 @@ import type {
 /** What the API shows of each aggregate's state: the reply types of the config contract. */
 
 export type ActiveSegment = Extract<SegmentState, { status: 'active' }>;
-export type RegisteredNode = Exclude<NodeState, { status: 'empty' }>;
+export type RegisteredNode = Exclude<NodeState, { status: 'empty' | 'deregistered' }>;
 export type LiveCluster = Exclude<ClusterState, { status: 'empty' | 'removed' }>;
 
 export function segmentView(segment: ActiveSegment): SegmentView {

@@ -26,6 +26,7 @@ import {
   type NodeEvent,
   type NodeState,
   type PoolCreated,
+  type PoolDeleted,
   type ServiceEvent,
   type ServiceState,
 } from '@strata/domain';
@@ -118,6 +119,10 @@ export class DiscoveryReadModel extends CaughtUpReadModel {
       case 'backendhealth':
         return fold(this.health, id, backendHealthDecider, event as unknown as BackendHealthEvent);
       case 'pool': {
+        if (event.type === 'PoolDeleted') {
+          this.vipPools.delete((event.data as PoolDeleted['data']).poolId);
+          return;
+        }
         if (event.type !== 'PoolCreated') return;
         const { poolId, kind, cidr, segmentId } = event.data as PoolCreated['data'];
         if (kind === 'vip') this.vipPools.set(poolId, { cidr: parseCidr(cidr), segmentId });

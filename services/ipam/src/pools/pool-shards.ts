@@ -14,6 +14,7 @@ import {
   poolStream,
   shardForAddress,
   shardReserveCommands,
+  shardUsage,
   type ActiveAddressPool,
   type AddressPoolState,
   type CreatePool,
@@ -43,16 +44,24 @@ export class PoolShards {
   constructor(@Inject(DeciderRunner) private readonly runner: DeciderRunner) {}
 
   /**
-   * The pool, or NotFound. A pool's layout never changes after creation, so a cached state is
-   * good enough to route by; only "not there" is checked against the store.
+   * The pool, or NotFound (also once deleted). A pool's layout never changes after creation, so
+   * a cached state is good enough to route by; only "not there" is checked against the store.
+   * Pass `fresh` where a deletion by another replica must be seen (get, delete).
    */
-  async pool(poolId: string, kind?: PoolKind): Promise<ActiveAddressPool> {
-    let { state } = await this.runner.load(addressPoolDecider, poolStream(poolId));
+  async pool(
+    poolId: string,
+    kind?: PoolKind,
+    options: { fresh?: boolean } = {},
+  ): Promise<ActiveAddressPool> {
+    let { state } = await this.runner.load(addressPoolDecider, poolStream(poolId), options);
     if (state.status !== 'active') {
       ({ state } = await this.runner.load(addressPoolDecider, poolStream(poolId), { fresh: true }));
     }
     if (state.status !== 'active') {
-      throw new DomainError('NotFound', `pool ${poolId} not found`);
+      throw new DomainError(
+        'NotFound',
+        state.status === 'deleted' ? `pool ${poolId} was deleted` : `pool ${poolId} not found`,
+      );
     }
     if (kind !== undefined && state.kind !== kind) {
       throw new DomainError(
@@ -90,6 +99,44 @@ export class PoolShards {
     }
     const run = await this.runner.run(addressPoolDecider, stream, command, meta);
     return active(run.state, command.data.poolId);
+  }
+
+  /**
+   * Deletes a pool none of whose addresses is allocated (InvalidState otherwise): counts what
+   * every opened shard holds, records the deletion with that count (the pool decides), then
+   * releases the pool's CIDR claim. A crash in between leaves a deleted pool still claiming its
+   * CIDR; a retry finds the pool deleted (nothing new) and releases the claim.
+   *
+   * Not atomic with allocations: an allocation that lands on a shard after it was counted, or on
+   * a replica whose cached pool is still active, is not seen. Deleting a pool is an operator's
+   * act on a pool nobody allocates from any more.
+   */
+  async delete(poolId: string, meta: CommandMeta): Promise<void> {
+    const stream = poolStream(poolId);
+    const { state } = await this.runner.load(addressPoolDecider, stream, { fresh: true });
+    const allocatedAddresses = state.status === 'active' ? await this.allocatedIn(state) : 0;
+    await this.runner.run(
+      addressPoolDecider,
+      stream,
+      { type: 'DeletePool', data: { poolId, allocatedAddresses } },
+      meta,
+    );
+    await this.runner.run(
+      addressSpaceDecider,
+      addressSpaceStream(GLOBAL_ADDRESS_SPACE),
+      { type: 'ReleaseCidr', data: { spaceId: GLOBAL_ADDRESS_SPACE, owner: poolId } },
+      meta,
+    );
+  }
+
+  /** How many addresses the pool's shards hold, each shard read fresh (unopened ones hold none). */
+  private async allocatedIn(pool: ActiveAddressPool): Promise<number> {
+    let allocated = 0;
+    for (let shard = 0; shard < pool.shardCount; shard++) {
+      const state = await this.shardState(pool, shard);
+      if (state.status === 'open') allocated += shardUsage(state).allocated;
+    }
+    return allocated;
   }
 
   /** Every pool whose CIDR is claimed and which was created, in claim order. */
