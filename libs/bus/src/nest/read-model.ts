@@ -1,8 +1,8 @@
 import type { EventStore, RecordedEvent } from '@strata/eventstore';
 
 /**
- * A read model folded from the log, caught up before each query: the pattern of the config
- * service's ConfigReadModel, written once for the services that came after it.
+ * A read model folded from the log, caught up before each query (config, discovery, policy,
+ * analytics).
  *
  * Read-your-writes without waiting: `catchUp()` folds what the log gained since the last call,
  * up to the head position read when the call begins. A handler that appends and then queries
@@ -42,4 +42,14 @@ export abstract class CaughtUpReadModel {
     }
     this.position = head;
   }
+}
+
+/** Folds one event into the state of aggregate `id` in `states`, with the aggregate's evolve. */
+export function foldInto<State, Ev>(
+  states: Map<string, State>,
+  id: string,
+  decider: { evolve(state: State, event: Ev): State; initialState(): State },
+  event: Ev,
+): void {
+  states.set(id, decider.evolve(states.get(id) ?? decider.initialState(), event));
 }

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { EVENT_STORE } from '@strata/bus';
+import { CaughtUpReadModel, EVENT_STORE, foldInto } from '@strata/bus';
 import {
   clusterDecider,
   DomainError,
@@ -38,22 +38,15 @@ export const CONFIG_CATEGORIES = ['segment', 'endpoint', 'node', 'service', 'clu
  * the store) reflects the append: the append's position is at or below that head.
  */
 @Injectable()
-export class ConfigReadModel {
-  private position = 0;
-  private updating: Promise<void> = Promise.resolve();
+export class ConfigReadModel extends CaughtUpReadModel {
   private readonly segments = new Map<string, SegmentState>();
   private readonly endpoints = new Map<string, EndpointState>();
   private readonly nodes = new Map<string, NodeState>();
   private readonly services = new Map<string, ServiceState>();
   private readonly clusters = new Map<string, ClusterState>();
 
-  constructor(@Inject(EVENT_STORE) private readonly store: EventStore) {}
-
-  /** Folds the log up to its current head; concurrent calls share the work, in order. */
-  catchUp(): Promise<void> {
-    const next = this.updating.then(() => this.foldToHead());
-    this.updating = next.catch(() => undefined);
-    return next;
+  constructor(@Inject(EVENT_STORE) store: EventStore) {
+    super(store, CONFIG_CATEGORIES);
   }
 
   async segment(segmentId: string): Promise<ActiveSegment> {
@@ -136,44 +129,21 @@ export class ConfigReadModel {
     );
   }
 
-  private async foldToHead(): Promise<void> {
-    const head = await this.store.headPosition();
-    if (head <= this.position) return;
-    const events = this.store.readAll({
-      after: this.position,
-      untilPosition: head,
-      filter: { categories: CONFIG_CATEGORIES },
-    });
-    for await (const event of events) {
-      this.apply(event);
-    }
-    this.position = head;
-  }
-
-  private apply(event: RecordedEvent): void {
+  protected apply(event: RecordedEvent): void {
     const { category, id } = parseStreamName(event.stream);
     switch (category) {
       case 'segment':
-        return fold(this.segments, id, segmentDecider, event as unknown as SegmentEvent);
+        return foldInto(this.segments, id, segmentDecider, event as unknown as SegmentEvent);
       case 'endpoint':
-        return fold(this.endpoints, id, endpointDecider, event as unknown as EndpointEvent);
+        return foldInto(this.endpoints, id, endpointDecider, event as unknown as EndpointEvent);
       case 'node':
-        return fold(this.nodes, id, nodeDecider, event as unknown as NodeEvent);
+        return foldInto(this.nodes, id, nodeDecider, event as unknown as NodeEvent);
       case 'service':
-        return fold(this.services, id, serviceDecider, event as unknown as ServiceEvent);
+        return foldInto(this.services, id, serviceDecider, event as unknown as ServiceEvent);
       case 'cluster':
-        return fold(this.clusters, id, clusterDecider, event as unknown as ClusterEvent);
+        return foldInto(this.clusters, id, clusterDecider, event as unknown as ClusterEvent);
     }
   }
-}
-
-function fold<State, Ev>(
-  states: Map<string, State>,
-  id: string,
-  decider: { evolve(state: State, event: Ev): State; initialState(): State },
-  event: Ev,
-): void {
-  states.set(id, decider.evolve(states.get(id) ?? decider.initialState(), event));
 }
 
 type WithStatus = { readonly status: string };

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import {
   CaughtUpReadModel,
+  foldInto,
   EVENT_STORE,
   type ExcludedBackend,
   type ResolvedBackend,
@@ -111,13 +112,18 @@ export class DiscoveryReadModel extends CaughtUpReadModel {
     const { category, id } = parseStreamName(event.stream);
     switch (category) {
       case 'service':
-        return fold(this.services, id, serviceDecider, event as unknown as ServiceEvent);
+        return foldInto(this.services, id, serviceDecider, event as unknown as ServiceEvent);
       case 'endpoint':
-        return fold(this.endpoints, id, endpointDecider, event as unknown as EndpointEvent);
+        return foldInto(this.endpoints, id, endpointDecider, event as unknown as EndpointEvent);
       case 'node':
-        return fold(this.nodes, id, nodeDecider, event as unknown as NodeEvent);
+        return foldInto(this.nodes, id, nodeDecider, event as unknown as NodeEvent);
       case 'backendhealth':
-        return fold(this.health, id, backendHealthDecider, event as unknown as BackendHealthEvent);
+        return foldInto(
+          this.health,
+          id,
+          backendHealthDecider,
+          event as unknown as BackendHealthEvent,
+        );
       case 'pool': {
         if (event.type === 'PoolDeleted') {
           this.vipPools.delete((event.data as PoolDeleted['data']).poolId);
@@ -179,13 +185,4 @@ export class DiscoveryReadModel extends CaughtUpReadModel {
     }
     return '';
   }
-}
-
-function fold<State, Ev>(
-  states: Map<string, State>,
-  id: string,
-  decider: { evolve(state: State, event: Ev): State; initialState(): State },
-  event: Ev,
-): void {
-  states.set(id, decider.evolve(states.get(id) ?? decider.initialState(), event));
 }
