@@ -1,5 +1,4 @@
 import { Command, CommanderError } from 'commander';
-import { DEFAULT_SQLITE_PATH } from '@strata/eventstore';
 import { registerClientCommands } from './client';
 import { runDemo } from './demo/demo.command';
 import { describeError, formatCommanderOutput } from './errors';
@@ -19,7 +18,8 @@ const program = new Command('strata')
 program
   .command('demo')
   .description('append a few network events to the embedded store and replay the log as a table')
-  .option('--store <path>', 'SQLite event store file', parseNonEmpty, DEFAULT_SQLITE_PATH)
+  // Its own file: the demo's hand-written events must never mix with `strata server`'s log.
+  .option('--store <path>', 'SQLite event store file', parseNonEmpty, '.strata/demo.db')
   .action(async (options: { store: string }) => {
     await runDemo({ store: options.store }, (text) => console.log(text));
   });
