@@ -1,0 +1,70 @@
+import {
+  compareKeys,
+  copyTables,
+  sameEntry,
+  TABLE_NAMES,
+  type EntryOf,
+  type ForwardingTables,
+  type MutableTables,
+  type TableName,
+} from './tables';
+
+/** What turns one table into another: entries to write (new or changed), keys to remove. */
+export interface TableDelta<Entry> {
+  readonly updates: ReadonlyArray<{ readonly key: string; readonly entry: Entry }>;
+  readonly deletes: readonly string[];
+}
+
+export type ForwardingDelta = { readonly [T in TableName]: TableDelta<EntryOf<T>> };
+
+/**
+ * The minimal delta from `applied` (what the dataplane holds) to `desired` (the fold's
+ * tables): an update for every key missing or different in `applied`, a delete for every key
+ * `desired` no longer has, nothing for equal entries. Keys are sorted, so equal inputs give
+ * equal deltas. O(size of both); neither input is changed.
+ */
+export function diff(desired: ForwardingTables, applied: ForwardingTables): ForwardingDelta {
+  return {
+    local: diffTable(desired.local, applied.local),
+    remote: diffTable(desired.remote, applied.remote),
+    vteps: diffTable(desired.vteps, applied.vteps),
+  };
+}
+
+export function diffTable<Entry extends object>(
+  desired: ReadonlyMap<string, Entry>,
+  applied: ReadonlyMap<string, Entry>,
+): TableDelta<Entry> {
+  const updates: { key: string; entry: Entry }[] = [];
+  const deletes: string[] = [];
+  for (const [key, entry] of desired) {
+    const current = applied.get(key);
+    if (current === undefined || !sameEntry(entry, current)) updates.push({ key, entry });
+  }
+  for (const key of applied.keys()) {
+    if (!desired.has(key)) deletes.push(key);
+  }
+  updates.sort((a, b) => compareKeys(a.key, b.key));
+  deletes.sort(compareKeys);
+  return { updates, deletes };
+}
+
+export function isEmptyDelta(delta: ForwardingDelta): boolean {
+  return TABLE_NAMES.every(
+    (table) => delta[table].updates.length === 0 && delta[table].deletes.length === 0,
+  );
+}
+
+/** `applied` with `delta` written to it, as a new table set (`applied` is left unchanged). */
+export function applyDelta(applied: ForwardingTables, delta: ForwardingDelta): MutableTables {
+  const next = copyTables(applied);
+  applyTableDelta(next.local, delta.local);
+  applyTableDelta(next.remote, delta.remote);
+  applyTableDelta(next.vteps, delta.vteps);
+  return next;
+}
+
+function applyTableDelta<Entry>(table: Map<string, Entry>, delta: TableDelta<Entry>): void {
+  for (const key of delta.deletes) table.delete(key);
+  for (const { key, entry } of delta.updates) table.set(key, entry);
+}

@@ -1,0 +1,13 @@
+/**
+ * @strata/forwarding: the pure fold from Strata's event log to one node's desired forwarding
+ * state (local and remote endpoints, VTEPs), its snapshots and canonical digest, and the delta
+ * between desired and applied tables that the node agent reconciles. No I/O, no clock, no
+ * randomness: the agent runs it live and the replay tool runs it on history, with equal results.
+ */
+export * from './forwarding-state';
+export * from './tables';
+export * from './diff';
+export * from './snapshot';
+export { canonicalJson, digestTables } from './digest';
+export * from './identity';
+export { sha256, sha256Hex } from './sha256';

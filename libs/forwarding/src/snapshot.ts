@@ -1,0 +1,141 @@
+import type { Labels } from '@strata/domain';
+
+/**
+ * A forwarding state as plain JSON: the aggregate facts the fold keeps (not the derived
+ * tables, which `restore` rebuilds), the stream revisions that make re-delivery harmless, and
+ * the log position it reflects. Lists are sorted, so equal states give equal snapshots up to
+ * `stats`.
+ */
+export const FORWARDING_SNAPSHOT_VERSION = 1;
+
+export interface SnapshotEndpoint {
+  readonly uid: string;
+  readonly segmentId: string;
+  /** '' for an external endpoint. */
+  readonly node: string;
+  readonly ip: string;
+  readonly mac: string;
+  readonly labels: Labels;
+}
+
+export interface SnapshotNode {
+  readonly name: string;
+  readonly vtepAddress: string;
+  readonly vtepMac: string;
+  readonly down: boolean;
+}
+
+export interface SnapshotSegment {
+  readonly segmentId: string;
+  readonly vni: number;
+}
+
+/** Counts of events by what the fold did with them. */
+export interface FoldStats {
+  /** Events that the fold took into account (whether or not a table changed). */
+  readonly applied: number;
+  /** Events at or below their stream's last folded revision: re-deliveries. */
+  readonly duplicates: number;
+  /** Strata events this fold does not need (pools, clusters, ...). */
+  readonly ignored: number;
+  /** Event types this version does not know (a newer writer): skipped, forward compatible. */
+  readonly unknown: number;
+  /** Known event types whose payload lacks what the fold needs: skipped. */
+  readonly rejected: number;
+}
+
+export interface ForwardingSnapshot {
+  readonly version: typeof FORWARDING_SNAPSHOT_VERSION;
+  readonly node: string;
+  /** The highest log position folded; 0 for none. */
+  readonly position: number;
+  /** Last folded revision per stream, by stream name. */
+  readonly revisions: ReadonlyArray<readonly [string, number]>;
+  readonly segments: readonly SnapshotSegment[];
+  readonly nodes: readonly SnapshotNode[];
+  readonly endpoints: readonly SnapshotEndpoint[];
+  readonly stats: FoldStats;
+}
+
+export class InvalidSnapshot extends Error {
+  constructor(message: string) {
+    super(`invalid forwarding snapshot: ${message}`);
+    this.name = 'InvalidSnapshot';
+  }
+}
+
+/** Checks that `value` is a snapshot this version can restore; throws InvalidSnapshot. */
+export function parseSnapshot(value: unknown): ForwardingSnapshot {
+  const s = record(value, 'snapshot');
+  if (s.version !== FORWARDING_SNAPSHOT_VERSION) {
+    throw new InvalidSnapshot(
+      `version ${JSON.stringify(s.version)} is not supported (expected ${FORWARDING_SNAPSHOT_VERSION})`,
+    );
+  }
+  text(s.node, 'node');
+  count(s.position, 'position');
+  list(s.revisions, 'revisions').forEach((pair, i) => {
+    if (!Array.isArray(pair) || pair.length !== 2) {
+      throw new InvalidSnapshot(`revisions[${i}] must be [stream, revision]`);
+    }
+    text(pair[0], `revisions[${i}] stream`);
+    count(pair[1], `revisions[${i}] revision`);
+  });
+  list(s.segments, 'segments').forEach((item, i) => {
+    const segment = record(item, `segments[${i}]`);
+    text(segment.segmentId, `segments[${i}].segmentId`);
+    count(segment.vni, `segments[${i}].vni`);
+  });
+  list(s.nodes, 'nodes').forEach((item, i) => {
+    const node = record(item, `nodes[${i}]`);
+    for (const field of ['name', 'vtepAddress', 'vtepMac'])
+      text(node[field], `nodes[${i}].${field}`);
+    if (typeof node.down !== 'boolean')
+      throw new InvalidSnapshot(`nodes[${i}].down must be a boolean`);
+  });
+  list(s.endpoints, 'endpoints').forEach((item, i) => {
+    const endpoint = record(item, `endpoints[${i}]`);
+    for (const field of ['uid', 'segmentId', 'node', 'ip', 'mac']) {
+      text(endpoint[field], `endpoints[${i}].${field}`);
+    }
+    if (!isLabels(endpoint.labels)) {
+      throw new InvalidSnapshot(`endpoints[${i}].labels must map strings to strings`);
+    }
+  });
+  const stats = record(s.stats, 'stats');
+  for (const field of ['applied', 'duplicates', 'ignored', 'unknown', 'rejected']) {
+    count(stats[field], `stats.${field}`);
+  }
+  return value as ForwardingSnapshot;
+}
+
+export function isLabels(value: unknown): value is Labels {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.values(value).every((labelValue) => typeof labelValue === 'string')
+  );
+}
+
+function record(value: unknown, what: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidSnapshot(`${what} must be an object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function list(value: unknown, what: string): unknown[] {
+  if (!Array.isArray(value)) throw new InvalidSnapshot(`${what} must be a list`);
+  return value;
+}
+
+function text(value: unknown, what: string): void {
+  if (typeof value !== 'string') throw new InvalidSnapshot(`${what} must be a string`);
+}
+
+function count(value: unknown, what: string): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidSnapshot(`${what} must be a non-negative integer`);
+  }
+}
