@@ -128,6 +128,10 @@ export class CommandClient {
   private async send(subject: string, body: Uint8Array, options: CallOptions): Promise<unknown> {
     const timeout = options.timeoutMs ?? this.timeoutMs;
     const attempts = 1 + (options.retries ?? 0);
+    // Requests made in one turn (a batch of replies each answered with the next request) are
+    // published after every pending microtask has run, so the NATS client sends them in one
+    // write instead of one each (it flushes in a microtask after the first publish).
+    await new Promise<void>((resolve) => process.nextTick(resolve));
     for (let attempt = 1; ; attempt++) {
       try {
         const message = await this.connection.request(subject, body, { timeout });

@@ -31,6 +31,8 @@ import { FinalReply } from './command-reply.filter';
  */
 export class StrataNatsServer extends ServerNats {
   private readonly strataLogger = new Logger('StrataNatsServer');
+  /** Replies encoded this turn, sent together by `sendReplies`. */
+  private pendingReplies: { msg: Msg; bytes: Uint8Array }[] = [];
 
   constructor(options: ConstructorParameters<typeof ServerNats>[0]) {
     super({
@@ -99,10 +101,25 @@ export class StrataNatsServer extends ServerNats {
       );
       bytes = encodeJson(errorReply('Internal', 'internal error; the service logged the details'));
     }
-    try {
-      natsMsg.respond(bytes);
-    } catch (error) {
-      this.strataLogger.warn(`could not reply on ${natsMsg.subject}: ${(error as Error).message}`);
+    // The replies to one group commit become ready together, each at the end of its own chain
+    // of promises. The NATS client writes its buffer to the socket in a microtask after the
+    // first publish, which lands between those chains: about one write syscall per reply (12%
+    // of an IPAM replica's CPU). A tick runs once every pending microtask has, so the replies of
+    // the turn are published together and leave in one write.
+    if (this.pendingReplies.push({ msg: natsMsg, bytes }) === 1) {
+      process.nextTick(() => this.sendReplies());
+    }
+  }
+
+  private sendReplies(): void {
+    const replies = this.pendingReplies;
+    this.pendingReplies = [];
+    for (const { msg, bytes } of replies) {
+      try {
+        msg.respond(bytes);
+      } catch (error) {
+        this.strataLogger.warn(`could not reply on ${msg.subject}: ${(error as Error).message}`);
+      }
     }
   }
 }
