@@ -8,6 +8,12 @@ import { file_strata_v1_network_events } from '@strata/proto/network_events_pb';
 import {
   addressPoolDecider,
   addressSpaceDecider,
+  backendHealthDecider,
+  flowReportDecider,
+  policyDecider,
+  type BackendHealthEvent,
+  type FlowReportEvent,
+  type PolicyEvent,
   clusterDecider,
   DOMAIN_EVENT_TYPES,
   endpointDecider,
@@ -54,7 +60,19 @@ const poolDeleted = addressPoolDecider.decide(
   pool,
 );
 
-const produced: DomainEvent[] = [
+/**
+ * Event types of discovery, policy and analytics: not (yet) in DOMAIN_EVENT_TYPES, whose
+ * consumers fold network state; checked against the proto all the same.
+ */
+const SERVICE_EVENT_TYPES = [
+  'BackendHealthChanged',
+  'PolicyCreated',
+  'PolicyUpdated',
+  'PolicyDeleted',
+  'FlowsReported',
+];
+
+const produced: (DomainEvent | BackendHealthEvent | PolicyEvent | FlowReportEvent)[] = [
   ...play(segmentDecider, [
     {
       type: 'CreateSegment',
@@ -150,6 +168,43 @@ const produced: DomainEvent[] = [
     { type: 'ReportClusterDisconnected', data: { clusterId: 'east', at: t(2), reason: 'closed' } },
     { type: 'RemoveCluster', data: { clusterId: 'east' } },
   ]),
+  ...play(backendHealthDecider, [
+    {
+      type: 'ReportBackendHealth',
+      data: { serviceId: 's', backend: 'e', status: 'unhealthy', at: '2025-03-01T12:00:00Z' },
+    },
+  ]),
+  ...play(policyDecider, [
+    {
+      type: 'CreatePolicy',
+      data: {
+        policyId: 'p',
+        name: 'p',
+        tier: 'platform',
+        priority: 1,
+        action: 'deny',
+        direction: 'egress',
+        selector: { matchLabels: { tier: 'web' } },
+        peers: [{ matchLabels: { tier: 'db' } }],
+        ports: [{ protocol: 'TCP', port: 5432 }],
+      },
+    },
+    { type: 'UpdatePolicy', data: { policyId: 'p', staged: true } },
+    { type: 'DeletePolicy', data: { policyId: 'p' } },
+  ]),
+  ...play(flowReportDecider, [
+    {
+      type: 'ReportFlows',
+      data: {
+        node: 'n1',
+        intervalStart: '2025-03-01T12:00:00Z',
+        intervalEnd: '2025-03-01T12:01:00Z',
+        flows: [
+          { sourceIdentity: 1, destinationIdentity: 2, sourceTier: 'a', packets: 1, bytes: 64 },
+        ],
+      },
+    },
+  ]),
 ];
 
 const messages = new Map(
@@ -163,17 +218,20 @@ describe('event contract (proto/strata/v1/network_events.proto)', () => {
 
   it('is exercised here by every event type', () => {
     expect(
-      DOMAIN_EVENT_TYPES.filter((type) => !produced.some((event) => event.type === type)),
+      [...DOMAIN_EVENT_TYPES, ...SERVICE_EVENT_TYPES].filter(
+        (type) => !produced.some((event) => event.type === type),
+      ),
     ).toEqual([]);
   });
 
   it.each(produced.map((event) => [event.type, event] as const))(
     '%s data is its message in proto3 JSON',
     (type, event) => {
-      const schema = messages.get(type)!;
-      expect(() => fromJson(schema, event.data as unknown as JsonValue)).not.toThrow();
+      const schema = messages.get(type);
+      expect(schema).toBeDefined();
+      expect(() => fromJson(schema!, event.data as unknown as JsonValue)).not.toThrow();
       expect(Object.keys(event.data).sort()).toEqual(
-        schema.fields.map((field) => field.jsonName).sort(),
+        schema!.fields.map((field) => field.jsonName).sort(),
       );
     },
   );
