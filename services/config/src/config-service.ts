@@ -1,5 +1,6 @@
 import { connect, type NatsConnection } from 'nats';
 import {
+  loadHttpToken,
   CommandClient,
   createStrataService,
   DEFAULT_VIP_POOL,
@@ -88,4 +89,26 @@ function connectClient(options: ConfigServiceOptions): Promise<NatsConnection> {
           inboxPrefix: options.credentials.inboxPrefix,
         }),
   });
+}
+
+/**
+ * The REST API's bearer token: `<credentialsDir>/http-token`, or without credentials
+ * $STRATA_HTTP_TOKEN (never a flag, where `ps` would show it). There is no API without one.
+ */
+export async function resolveHttpToken(credentialsDir: string | undefined): Promise<string> {
+  if (credentialsDir !== undefined) {
+    return loadHttpToken(credentialsDir);
+  }
+  const token = process.env.STRATA_HTTP_TOKEN;
+  if (token === undefined || token.length < 16) {
+    throw new ConfigStartError(
+      'the REST API needs a token: --credentials <dir>, or STRATA_HTTP_TOKEN of 16+ characters',
+    );
+  }
+  return token;
+}
+
+/** Why the config service cannot start, with a code the command line prints. */
+export class ConfigStartError extends Error {
+  readonly code = 'MissingToken';
 }

@@ -1,39 +1,36 @@
-import { Command, InvalidArgumentError } from 'commander';
-import { DEFAULT_VIP_POOL, loadCredentials, loadHttpToken } from '@strata/bus';
-import { DEFAULT_SQLITE_PATH, SqliteEventStore } from '@strata/eventstore';
-import { CONFIG_SERVICE, startConfigService } from './config-service';
+import { DEFAULT_VIP_POOL, runServiceMain } from '@strata/bus';
+import { InvalidArgumentError } from 'commander';
+import { CONFIG_SERVICE, resolveHttpToken, startConfigService } from './config-service';
 
 /**
  * Runs the config service alone, as one replica: `node dist/services/config/src/main.js
  * --nats nats://127.0.0.1:4222 --store .strata/events.db --http-port 8080 --credentials
  * .strata/credentials`. It needs the IPAM service on the same NATS (segments get VNIs and
- * services VIPs from it). With `--credentials`, it connects to NATS as the `config` identity and
- * the REST API takes the token in `<dir>/http-token`; without, NATS is open and the token comes
- * from $STRATA_HTTP_TOKEN (never from the command line, where `ps` would show it). There is no
- * API without a token. Prints `config ready pid=<pid> http=<url>` once it answers; SIGTERM or
- * SIGINT lets requests in progress reply, then exits.
+ * services VIPs from it). With `--credentials`, the REST API takes the token in
+ * `<dir>/http-token`; without, from $STRATA_HTTP_TOKEN. Shared flags, the
+ * `config ready pid=<pid> http=<url>` line and shutdown are runServiceMain's.
  */
-const program = new Command('strata-config')
-  .description('Strata config service: the API front door (REST + NATS)')
-  .option(
-    '--nats <urls>',
-    'NATS server URL(s), comma-separated',
-    process.env.STRATA_NATS_URL ?? 'nats://127.0.0.1:4222',
-  )
-  .option(
-    '--store <path>',
-    'SQLite event store file',
-    process.env.STRATA_STORE ?? DEFAULT_SQLITE_PATH,
-  )
-  .option('--http-port <port>', 'REST API port (0: any free port)', parsePort, 8080)
-  .option('--http-host <host>', 'REST API listen address', '127.0.0.1')
-  .option(
-    '--credentials <dir>',
-    'credentials directory: NATS as the config identity, API token from <dir>/http-token',
-    process.env.STRATA_CREDENTIALS_DIR,
-  )
-  .option('--vip-pool <id>', 'IPAM vip pool for services that name none', DEFAULT_VIP_POOL)
-  .showHelpAfterError();
+runServiceMain({
+  name: CONFIG_SERVICE,
+  description: 'Strata config service: the API front door (REST + NATS)',
+  flags: (program) =>
+    program
+      .option('--http-port <port>', 'REST API port (0: any free port)', parsePort, 8080)
+      .option('--http-host <host>', 'REST API listen address', '127.0.0.1')
+      .option('--vip-pool <id>', 'IPAM vip pool for services that name none', DEFAULT_VIP_POOL),
+  start: async ({ flags, credentialsDir, ...options }) => {
+    const config = await startConfigService({
+      ...options,
+      http: {
+        port: flags.httpPort as number,
+        host: flags.httpHost as string,
+        token: await resolveHttpToken(credentialsDir),
+      },
+      defaultVipPool: flags.vipPool as string,
+    });
+    return { close: () => config.close(), url: config.url };
+  },
+});
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -42,67 +39,3 @@ function parsePort(value: string): number {
   }
   return port;
 }
-
-interface Options {
-  nats: string;
-  store: string;
-  httpPort: number;
-  httpHost: string;
-  credentials?: string;
-  vipPool: string;
-}
-
-async function main(): Promise<void> {
-  program.parse(process.argv);
-  const options = program.opts<Options>();
-  const natsUrl = options.nats
-    .split(',')
-    .map((url) => url.trim())
-    .filter((url) => url !== '');
-  if (natsUrl.length === 0) throw new InvalidArgumentError('--nats needs at least one URL');
-  if (options.store.trim() === '') throw new InvalidArgumentError('--store must not be empty');
-  const withCredentials = options.credentials !== undefined && options.credentials !== '';
-  const token = withCredentials
-    ? await loadHttpToken(options.credentials)
-    : process.env.STRATA_HTTP_TOKEN;
-  if (token === undefined || token.length === 0) {
-    throw new InvalidArgumentError(
-      'the REST API needs a token: pass --credentials <dir> or set STRATA_HTTP_TOKEN',
-    );
-  }
-  const credentials = withCredentials
-    ? await loadCredentials(options.credentials as string, CONFIG_SERVICE)
-    : undefined;
-
-  const store = new SqliteEventStore({ path: options.store });
-  const config = await startConfigService({
-    natsUrl,
-    store,
-    credentials,
-    http: { port: options.httpPort, host: options.httpHost, token },
-    defaultVipPool: options.vipPool,
-    logger: ['error', 'warn'],
-  });
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    await config.close();
-    await store.close();
-  };
-  process.once('SIGTERM', () => void stop());
-  process.once('SIGINT', () => void stop());
-  console.log(
-    `${CONFIG_SERVICE} ready pid=${process.pid} http=${config.url} nats=${natsUrl.join(',')} store=${options.store}`,
-  );
-}
-
-main().catch((error: unknown) => {
-  const coded = error as { code?: unknown; message?: string };
-  console.error(
-    typeof coded.code === 'string'
-      ? `strata-config: ${coded.code}: ${coded.message}`
-      : `strata-config: ${(error as Error).stack ?? String(error)}`,
-  );
-  process.exitCode = 1;
-});

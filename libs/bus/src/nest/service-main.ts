@@ -21,9 +21,16 @@ export interface ServiceMain {
   readonly name: ServiceName;
   /** One line for `--help`. */
   readonly description: string;
+  /** Flags of this service beyond the shared ones (config's REST API port, say). */
+  readonly flags?: (program: Command) => Command;
   readonly start: (
-    options: Pick<StrataServiceOptions, 'natsUrl' | 'store' | 'credentials' | 'logger'>,
-  ) => Promise<{ close(): Promise<void> }>;
+    options: Pick<StrataServiceOptions, 'natsUrl' | 'store' | 'credentials' | 'logger'> & {
+      /** The --credentials directory, when given. */
+      readonly credentialsDir: string | undefined;
+      /** Every parsed flag, the service's own included. */
+      readonly flags: Readonly<Record<string, unknown>>;
+    },
+  ) => Promise<{ close(): Promise<void>; readonly url?: string }>;
 }
 
 export function runServiceMain(service: ServiceMain, argv: readonly string[] = process.argv): void {
@@ -45,10 +52,15 @@ export function runServiceMain(service: ServiceMain, argv: readonly string[] = p
       process.env.STRATA_CREDENTIALS_DIR,
     )
     .showHelpAfterError();
+  service.flags?.(program);
 
   const main = async (): Promise<void> => {
     program.parse([...argv]);
     const options = program.opts<{ nats: string; store: string; credentials?: string }>();
+    const credentialsDir =
+      options.credentials === undefined || options.credentials === ''
+        ? undefined
+        : options.credentials;
     const natsUrl = options.nats
       .split(',')
       .map((url) => url.trim())
@@ -56,14 +68,21 @@ export function runServiceMain(service: ServiceMain, argv: readonly string[] = p
     if (natsUrl.length === 0) throw new InvalidArgumentError('--nats needs at least one URL');
     if (options.store.trim() === '') throw new InvalidArgumentError('--store must not be empty');
     const credentials =
-      options.credentials === undefined || options.credentials === ''
+      credentialsDir === undefined
         ? undefined
-        : await loadCredentials(options.credentials, service.name);
+        : await loadCredentials(credentialsDir, service.name);
 
     const store: EventStore = new SqliteEventStore({ path: options.store });
-    let running: { close(): Promise<void> };
+    let running: Awaited<ReturnType<ServiceMain['start']>>;
     try {
-      running = await service.start({ natsUrl, store, credentials, logger: ['error', 'warn'] });
+      running = await service.start({
+        natsUrl,
+        store,
+        credentials,
+        credentialsDir,
+        flags: options,
+        logger: ['error', 'warn'],
+      });
     } catch (error) {
       await store.close();
       throw error;
@@ -77,8 +96,9 @@ export function runServiceMain(service: ServiceMain, argv: readonly string[] = p
     };
     process.once('SIGTERM', () => void stop());
     process.once('SIGINT', () => void stop());
+    const url = running.url === undefined ? '' : ` http=${running.url}`;
     console.log(
-      `${service.name} ready pid=${process.pid} nats=${natsUrl.join(',')} store=${options.store}`,
+      `${service.name} ready pid=${process.pid}${url} nats=${natsUrl.join(',')} store=${options.store}`,
     );
   };
 

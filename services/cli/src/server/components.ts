@@ -3,7 +3,6 @@ import {
   RELAY,
   Relay,
   loadCredentials,
-  loadHttpToken,
   type IdentityCredentials,
   type ServiceName,
   type StrataService,
@@ -12,7 +11,7 @@ import { SqliteEventStore, type EventStore } from '@strata/eventstore';
 import type { LogLevel } from '@nestjs/common';
 import { connect, DebugEvents, Events, type NatsConnection } from 'nats';
 import { startIpamService } from '../../../ipam/src/ipam-service';
-import { startConfigService } from '../../../config/src/config-service';
+import { resolveHttpToken, startConfigService } from '../../../config/src/config-service';
 import { startDiscoveryService } from '../../../discovery/src/discovery-service';
 import { startPolicyService } from '../../../policy/src/policy-service';
 import { startAnalyticsService } from '../../../analytics/src/analytics-service';
@@ -54,7 +53,7 @@ export const SERVICE_ENTRIES: readonly ServiceEntry[] = [
       const config = await startConfigService({
         ...context,
         logger: NEST_LOG,
-        http: { port: context.httpPort, token: await httpToken(context.credentialsDir) },
+        http: { port: context.httpPort, token: await resolveHttpToken(context.credentialsDir) },
       });
       // The REST API stops with the service: closing it closes both.
       return { ...config.service, close: () => config.close() };
@@ -70,20 +69,6 @@ export const SERVICE_ENTRIES: readonly ServiceEntry[] = [
     start: (context) => startAnalyticsService({ ...context, logger: NEST_LOG }),
   },
 ];
-
-/** The REST API's bearer token: the generated one, or $STRATA_HTTP_TOKEN without credentials. */
-async function httpToken(credentialsDir: string | undefined): Promise<string> {
-  if (credentialsDir !== undefined) {
-    return loadHttpToken(credentialsDir);
-  }
-  const token = process.env.STRATA_HTTP_TOKEN;
-  if (token === undefined || token.length < 16) {
-    throw new Error(
-      'the REST API needs a token: --credentials <dir>, or STRATA_HTTP_TOKEN of 16+ characters',
-    );
-  }
-  return token;
-}
 
 /** A service of SERVICE_ENTRIES, connected with its own identity when `credentialsDir` is set. */
 export async function startServiceComponent(
