@@ -7,8 +7,17 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 
-# Debian packages the tests and the demo run for real. Later capabilities add to this list.
-APT_PACKAGES=(nats-server)
+# Debian packages the tests and the demo run for real:
+# - nats-server: the bus;
+# - clang, llvm, libbpf-dev, libelf-dev, zlib1g-dev, build-essential, python3: the BPF programs
+#   (dataplane/bpf) and the N-API addon over libbpf (dataplane/addon, built by node-gyp);
+# - bpftool, iproute2, iputils-ping, iperf3, ethtool, tshark: the network-namespace lab, its
+#   end-to-end tests and the dataplane benchmark.
+APT_PACKAGES=(
+  nats-server
+  clang llvm libbpf-dev libelf-dev zlib1g-dev build-essential python3
+  bpftool iproute2 iputils-ping iperf3 ethtool tshark
+)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -21,6 +30,8 @@ if ((${#missing[@]})); then
   fi
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # tshark's package asks whether non-root users may capture; the answer is no.
+  echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
   # Package lists are fetched only when an install cannot find what it needs.
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
     apt-get update -q >/dev/null
@@ -49,6 +60,17 @@ if [[ ! -f $stamp ]] || [[ -n $(find proto buf.yaml buf.gen.yaml -newer "$stamp"
   rm -rf proto/gen
   npx buf generate
   touch "$stamp"
+fi
+
+# BPF programs and the libbpf addon; both rebuild only what changed.
+say "building the dataplane (BPF programs, libbpf addon)"
+make -s -C dataplane/bpf
+bash dataplane/addon/build.sh
+
+# The dataplane pins its maps under bpffs.
+if [[ $(id -u) -eq 0 ]] && ! mountpoint -q /sys/fs/bpf; then
+  say "mounting bpffs on /sys/fs/bpf"
+  mount -t bpf bpf /sys/fs/bpf
 fi
 
 # tsc is incremental: a build with nothing changed takes a few seconds.
