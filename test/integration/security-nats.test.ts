@@ -290,6 +290,10 @@ describe('NATS with generated credentials', () => {
       await expectPublishRefused('agent-node-1', 'strata.agent.node-2_rack-1.applied');
       await expectPublishRefused('agent-node-2.rack-1', 'strata.agent.node-2.applied');
       await expectSubscribeRefused('agent-node-1', 'strata.config.>');
+      // It answers its own status queries, not another node's, and reads no log but the relay's.
+      await expectSubscribeRefused('agent-node-1', 'strata.agent.node-2_rack-1.status');
+      await expectSubscribeRefused('agent-node-1', 'strata.agent.>');
+      await expectSubscribeRefused('agent-node-1', 'strata.log.read');
     });
 
     it('refuses the admin forging events or agent reports', async () => {

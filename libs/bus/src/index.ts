@@ -13,3 +13,4 @@ export * from './commands';
 export * from './nest';
 export * from './subjects';
 export * from './relay';
+export * from './log';

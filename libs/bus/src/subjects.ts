@@ -67,3 +67,38 @@ function subjectToken(value: string, what: string): string {
   }
   return value;
 }
+
+/**
+ * Reads of the global log over NATS, for processes without a store of their own (agents):
+ * request `{ after, until?, maxEvents? }`, reply a page of events. Served by the relays, in a
+ * queue group, so catch-up load spreads over them.
+ */
+export const LOG_READ_SUBJECT = `${SUBJECT_ROOT}.log.read`;
+
+/** Prefix of every agent subject: `strata.agent.<node token>.<verb>`. */
+export const AGENT_SUBJECT_PREFIX = `${SUBJECT_ROOT}.agent`;
+
+/**
+ * One subject token for a node name. Node names are DNS subdomains and may contain dots, which
+ * would split them into several tokens (and let `node1` claim `node1.example`'s subjects); dots
+ * become `_`, which no DNS name contains, so the mapping is one-to-one.
+ */
+export function nodeToken(node: string): string {
+  return node.replaceAll('.', '_');
+}
+
+/** The node name a token stands for (the inverse of nodeToken). */
+export function nodeFromToken(token: string): string {
+  return token.replaceAll('_', '.');
+}
+
+/**
+ * An agent's subjects: it publishes `applied` reports (what it has written to its dataplane, up
+ * to which position, when) and answers `status` queries.
+ */
+export function agentSubject(node: string, verb: 'applied' | 'status'): string {
+  return `${AGENT_SUBJECT_PREFIX}.${nodeToken(node)}.${verb}`;
+}
+
+/** Every agent's applied reports: `strata.agent.*.applied`. */
+export const ALL_AGENT_APPLIED_SUBJECT = `${AGENT_SUBJECT_PREFIX}.*.applied`;

@@ -26,7 +26,9 @@ import {
 } from './snapshot';
 import {
   compareKeys,
+  emptyChanges,
   emptyTables,
+  type ChangedKeys,
   type ForwardingTables,
   type LocalEndpointEntry,
   type RemoteEndpointEntry,
@@ -118,6 +120,8 @@ export class ForwardingState {
   /** The uids of the live endpoints claiming each IP: almost always one. */
   private readonly endpointsByIp = new Map<string, string[]>();
   private readonly mutable = emptyTables();
+  /** Keys written or removed since the last takeChanges(), per table: the reconciler's work. */
+  private changed: ChangedKeys = emptyChanges();
 
   constructor(node: string, options: ForwardingOptions = {}) {
     if (typeof node !== 'string' || node === '') {
@@ -135,6 +139,18 @@ export class ForwardingState {
 
   get stats(): FoldStats {
     return { ...this.counts };
+  }
+
+  /**
+   * The keys of each table that may have changed since the previous call (a key can be listed
+   * and still hold an equal entry: a relabel that keeps the identity, a node that went down and
+   * came back). The reconciler compares only these against what it applied, so a change costs
+   * O(keys it touched), not O(table).
+   */
+  takeChanges(): ChangedKeys {
+    const changes = this.changed;
+    this.changed = emptyChanges();
+    return changes;
   }
 
   /** Folds one event into the state; says what it did with it. Never throws on bad input. */
@@ -289,6 +305,7 @@ export class ForwardingState {
     const node = this.liveNode(name);
     if (node === undefined) this.mutable.vteps.delete(name);
     else this.mutable.vteps.set(name, { address: node.vtepAddress, mac: node.vtepMac });
+    this.changed.vteps.add(name);
   }
 
   private refreshAll(uids: ReadonlySet<string> | undefined): void {
@@ -328,6 +345,8 @@ export class ForwardingState {
     }
     setOrDelete(this.mutable.local, ip, local);
     setOrDelete(this.mutable.remote, ip, remote);
+    this.changed.local.add(ip);
+    this.changed.remote.add(ip);
   }
 
   private ownerOf(ip: string): EndpointRecord | undefined {

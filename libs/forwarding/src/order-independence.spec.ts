@@ -7,7 +7,8 @@ import {
   type Labels,
 } from '@strata/domain';
 import { applyEvents, createForwardingState, digest, restore, snapshot } from './forwarding-state';
-import { tablesToJson } from './tables';
+import { applyDeltaInPlace, diff, diffChanged, isEmptyDelta } from './diff';
+import { emptyTables, tablesToJson } from './tables';
 import {
   duplicated,
   EventLog,
@@ -198,5 +199,20 @@ describe.each(SEEDS)('random history (seed %i)', (seed) => {
       const second = applyEvents(restore(stored), order.slice(Math.max(0, cut - 10)));
       expect(digest(second)).toBe(digest(inOrder));
     }
+  });
+
+  it('reconciles incrementally from the changed keys to the tables a full diff gives', () => {
+    const state = createForwardingState(SELF);
+    const applied = emptyTables();
+    const random = prng(seed * 23);
+    shuffled(events, seed * 29).forEach((event) => {
+      state.apply(event);
+      if (random() < 0.3) return; // let several events' changes pile up
+      const delta = diffChanged(state.tables, applied, state.takeChanges());
+      applyDeltaInPlace(applied, delta);
+      expect(isEmptyDelta(diff(state.tables, applied))).toBe(true);
+    });
+    applyDeltaInPlace(applied, diffChanged(state.tables, applied, state.takeChanges()));
+    expect(digest(applied)).toBe(digest(inOrder));
   });
 });

@@ -54,6 +54,13 @@ export function emptyTables(): MutableTables {
   return { local: new Map(), remote: new Map(), vteps: new Map() };
 }
 
+/** Per table, the keys whose entries may differ from what was last reconciled. */
+export type ChangedKeys = { readonly [T in TableName]: Set<string> };
+
+export function emptyChanges(): ChangedKeys {
+  return { local: new Set(), remote: new Set(), vteps: new Set() };
+}
+
 /** A copy that later changes to `tables` do not affect (entries are immutable and shared). */
 export function copyTables(tables: ForwardingTables): MutableTables {
   return {

@@ -8,3 +8,4 @@ export {
   type Telemetry,
   type TelemetryOptions,
 } from './telemetry';
+export { LatencyHistogram, DEFAULT_LATENCY_BOUNDS_MS, type HistogramSummary } from './histogram';

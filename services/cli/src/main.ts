@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerAgentCommand } from './agent/agent.command';
 import { registerClientCommands } from './client';
 import { runDemo } from './demo/demo.command';
 import { describeError, formatCommanderOutput } from './errors';
@@ -26,6 +27,7 @@ program
 
 registerServerCommand(program);
 registerServiceCommand(program);
+registerAgentCommand(program);
 registerClientCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {

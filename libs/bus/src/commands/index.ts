@@ -6,3 +6,4 @@ export * from './config';
 export * from './discovery';
 export * from './policy';
 export * from './analytics';
+export * from './agent';

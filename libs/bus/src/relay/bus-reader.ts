@@ -3,11 +3,11 @@ import {
   StoreUnavailable,
   matchesFilter,
   type EventFilter,
-  type EventStore,
   type RecordedEvent,
 } from '@strata/eventstore';
 import { extractTraceContext, withSpan } from '@strata/telemetry';
 import type { Msg, MsgHdrs, NatsConnection, NatsError, Subscription } from 'nats';
+import type { LogSource } from '../log/remote-log';
 import { ALL_EVENTS_SUBJECT } from '../subjects';
 import {
   MalformedBusMessage,
@@ -49,7 +49,8 @@ export type EventHandler = (event: RecordedEvent, delivery: Delivery) => Promise
 
 export interface BusReaderOptions {
   readonly nc: NatsConnection;
-  readonly store: EventStore;
+  /** Where gaps and catch-up are read from: the store, or the log over NATS (RemoteLog). */
+  readonly store: LogSource;
   readonly handler: EventHandler;
   /** Where to resume: the last (position, seq) handled. Default the start of the log. */
   readonly from?: BusCheckpoint;

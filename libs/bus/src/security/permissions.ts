@@ -1,4 +1,10 @@
-import { ALL_EVENTS_SUBJECT, RELAY_CHECKPOINT_BUCKET, RELAY_LEASE_BUCKET } from '../subjects';
+import {
+  AGENT_SUBJECT_PREFIX,
+  ALL_EVENTS_SUBJECT,
+  LOG_READ_SUBJECT,
+  RELAY_CHECKPOINT_BUCKET,
+  RELAY_LEASE_BUCKET,
+} from '../subjects';
 import { CredentialsError } from './errors';
 
 /**
@@ -10,7 +16,10 @@ import { CredentialsError } from './errors';
  * - events are published by the relay alone, on `strata.ev.>`; every service and agent reads them;
  * - agents report on `strata.agent.<node>.>` and register and heartbeat through
  *   `strata.config.node.register|heartbeat` (not the rest of `strata.config.node.>`: deleting or
- *   marking a node down is the admin's or a service's business, not an agent's).
+ *   marking a node down is the admin's or a service's business, not an agent's); they answer
+ *   status queries on `strata.agent.<node>.status`, which the admin may send;
+ * - the log is read over `strata.log.read` (agents catching up, the admin's tools), answered
+ *   by the relays, which hold the store.
  *
  * Everything not granted here is refused by the server. Two rules keep the grants tight:
  * - replies go out through `allow_responses` (one reply to a request actually received), never
@@ -31,7 +40,8 @@ export const ADMIN = 'admin';
 const RELAY_BUCKETS = [RELAY_LEASE_BUCKET, RELAY_CHECKPOINT_BUCKET];
 
 const EVENTS = ALL_EVENTS_SUBJECT;
-const AGENT_REPORTS = 'strata.agent.>';
+const AGENT_REPORTS = `${AGENT_SUBJECT_PREFIX}.>`;
+const AGENT_STATUS_QUERIES = `${AGENT_SUBJECT_PREFIX}.*.status`;
 const NODE_COMMANDS = ['strata.config.node.register', 'strata.config.node.heartbeat'];
 
 /** Which other services each service sends commands to: the only cross-service grants. */
@@ -113,19 +123,17 @@ export function permissionsFor(identity: Identity): SubjectPermissions {
   if (identity === ADMIN) {
     return {
       // Any service's commands, but never events or agent reports: those would be forgeries.
-      publish: SERVICES.map(commandsOf),
+      publish: [...SERVICES.map(commandsOf), AGENT_STATUS_QUERIES, LOG_READ_SUBJECT],
       subscribe: [EVENTS, AGENT_REPORTS, inbox],
       respond: false,
     };
   }
   if (identity.startsWith(AGENT_PREFIX)) {
+    const own = `${AGENT_SUBJECT_PREFIX}.${subjectToken(identity).slice(AGENT_PREFIX.length)}`;
     return {
-      publish: [
-        `strata.agent.${subjectToken(identity).slice(AGENT_PREFIX.length)}.>`,
-        ...NODE_COMMANDS,
-      ],
-      subscribe: [EVENTS, inbox],
-      respond: false,
+      publish: [`${own}.>`, ...NODE_COMMANDS, LOG_READ_SUBJECT],
+      subscribe: [EVENTS, `${own}.status`, inbox],
+      respond: true,
     };
   }
   const service = identity as ServiceName;
@@ -166,8 +174,9 @@ function relayPermissions(inbox: string): SubjectPermissions {
         ];
       }),
     ],
-    subscribe: [inbox],
-    respond: false,
+    // The relays answer log reads (they hold the store).
+    subscribe: [LOG_READ_SUBJECT, inbox],
+    respond: true,
   };
 }
 

@@ -7,7 +7,8 @@ import type { ReadinessReport } from './runtime';
  * The health endpoints of `strata server` and `strata service`, on loopback:
  * - GET /healthz: 200 while the process runs (liveness);
  * - GET /readyz: 200 when every component is ready, else 503; the JSON body is the report
- *   either way, its `notReady` naming what is not.
+ *   either way, its `notReady` naming what is not;
+ * - GET /metrics: Prometheus text, where the process has metrics (the agent).
  */
 
 export const DEFAULT_HEALTH_PORT = 7070;
@@ -23,9 +24,10 @@ export class HealthServer {
   static async start(
     port: number,
     readiness: () => Promise<ReadinessReport>,
+    metrics?: () => string,
   ): Promise<HealthServer> {
     const server = createServer((request, response) => {
-      void answer(request, response, readiness);
+      void answer(request, response, readiness, metrics);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) => {
@@ -59,14 +61,27 @@ async function answer(
   request: IncomingMessage,
   response: ServerResponse,
   readiness: () => Promise<ReadinessReport>,
+  metrics: (() => string) | undefined,
 ): Promise<void> {
   const path = (request.url ?? '/').split('?')[0];
-  if (path !== '/healthz' && path !== '/readyz') {
-    return send(response, 404, { error: `no such endpoint ${path}; try /healthz or /readyz` });
+  const served =
+    metrics === undefined ? ['/healthz', '/readyz'] : ['/healthz', '/readyz', '/metrics'];
+  if (!served.includes(path)) {
+    return send(response, 404, { error: `no such endpoint ${path}; try ${served.join(' or ')}` });
   }
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     response.setHeader('Allow', 'GET, HEAD');
     return send(response, 405, { error: `${request.method} not allowed` });
+  }
+  if (path === '/metrics' && metrics !== undefined) {
+    const text = metrics();
+    response.writeHead(200, {
+      'Content-Type': 'text/plain; version=0.0.4',
+      'Content-Length': Buffer.byteLength(text),
+      'Cache-Control': 'no-store',
+    });
+    response.end(request.method === 'HEAD' ? undefined : text);
+    return;
   }
   if (path === '/healthz') {
     return send(response, 200, { status: 'alive', pid: process.pid });

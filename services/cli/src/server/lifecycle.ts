@@ -11,6 +11,8 @@ export interface RunOptions {
   readonly start: (runtime: Runtime, health: HealthServer) => Promise<void>;
   /** Runs once everything is up and /readyz can answer 200. */
   readonly onReady: (health: HealthServer) => void;
+  /** Prometheus text served at GET /metrics, when given. */
+  readonly metrics?: () => string;
   /** Runs after every component stopped, before the health endpoints close. */
   readonly afterStop?: () => Promise<void>;
 }
@@ -41,7 +43,11 @@ export async function runUntilSignalled(options: RunOptions): Promise<number> {
   let exitCode = 0;
   let health: HealthServer | undefined;
   try {
-    health = await HealthServer.start(options.healthPort, () => runtime.readiness());
+    health = await HealthServer.start(
+      options.healthPort,
+      () => runtime.readiness(),
+      options.metrics,
+    );
     await options.start(runtime, health);
     runtime.markRunning();
     options.onReady(health);
