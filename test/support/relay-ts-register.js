@@ -2,7 +2,8 @@
 //   node --require test/support/relay-ts-register.js test/support/relay-fixture.ts
 // Each .ts file is transpiled on require with TypeScript's transpileModule (no type check: the
 // tests' own `tsc --noEmit` does that), and the @strata/* path aliases of tsconfig.json resolve
-// to their sources. Used by the relay failover test, which must kill -9 a relay process.
+// to their sources. Used by the tests that must kill -9 a process (relay failover, agent
+// restart).
 const fs = require('node:fs');
 const path = require('node:path');
 const Module = require('node:module');
@@ -20,7 +21,8 @@ const baseUrl = path.resolve(root, compilerOptions.baseUrl ?? '.');
 const aliases = Object.entries(compilerOptions.paths ?? {}).map(([pattern, [target]]) => ({
   wildcard: pattern.endsWith('/*'),
   from: pattern.replace(/\*$/, ''),
-  to: path.resolve(baseUrl, target.replace(/\*$/, '')),
+  // path.resolve drops a trailing slash, which a prefix mapping needs.
+  to: path.resolve(baseUrl, target.replace(/\*$/, '')) + (pattern.endsWith('/*') ? path.sep : ''),
 }));
 
 const resolveFilename = Module._resolveFilename;
