@@ -13,7 +13,11 @@ import {
   type StrataService,
 } from '@strata/bus';
 import { SqliteEventStore } from '@strata/eventstore';
-import { startConfigService, type ConfigService } from '../../services/config/src/config-service';
+import {
+  startConfigService,
+  type ConfigService,
+  type ConfigServiceOptions,
+} from '../../services/config/src/config-service';
 import { startIpamService } from '../../services/ipam/src/ipam-service';
 
 /**
@@ -22,6 +26,10 @@ import { startIpamService } from '../../services/ipam/src/ipam-service';
  * IPAM and config services running in this process (config calls IPAM over NATS for VNIs and
  * VIPs), an admin client on NATS, and the REST API's URL and token. IPAM starts with a `vips`
  * pool (10.96.0.0/24), the default pool of service VIPs.
+ *
+ * The config replicas' node liveness watchdog is off unless `options.liveness` turns it on:
+ * most tests drive liveness by hand with fixed times, which a watchdog on the wall clock would
+ * race.
  */
 export interface ConfigHarness {
   readonly nats: NatsServerProcess;
@@ -32,7 +40,13 @@ export interface ConfigHarness {
   readonly ipam: StrataService | undefined;
   stopIpam(): Promise<void>;
   startIpam(): Promise<void>;
+  /** The first config replica. */
   readonly config: ConfigService;
+  /**
+   * One more config replica on the same NATS and store (same identity, in the same queue
+   * group), with the harness's settings unless `overrides` changes them; closed with the harness.
+   */
+  startConfigReplica(overrides?: ConfigReplicaOptions): Promise<ConfigService>;
   /** Connected as `admin`. */
   readonly connection: NatsConnection;
   readonly client: CommandClient;
@@ -44,7 +58,12 @@ export interface ConfigHarness {
 
 export const VIP_POOL_CIDR = '10.96.0.0/24';
 
-export async function startConfigHarness(): Promise<ConfigHarness> {
+/** What may differ between the harness's config replicas. */
+export type ConfigReplicaOptions = Pick<ConfigServiceOptions, 'liveness' | 'clock'>;
+
+export async function startConfigHarness(
+  options: ConfigReplicaOptions = {},
+): Promise<ConfigHarness> {
   const dir = await mkdtemp(join(tmpdir(), 'strata-config-'));
   const credentialsDir = join(dir, 'credentials');
   const credentials = await generateCredentials(credentialsDir, { nodes: ['node-1'] });
@@ -55,13 +74,23 @@ export async function startConfigHarness(): Promise<ConfigHarness> {
     startIpamService({ natsUrl: nats.url, store, credentials: ipamCredentials, logger: false });
   let ipam: StrataService | undefined = await startIpam();
   const token = await loadHttpToken(credentialsDir);
-  const config = await startConfigService({
-    natsUrl: nats.url,
-    store,
-    credentials: await loadCredentials(credentialsDir, 'config'),
-    http: { port: 0, token },
-    logger: false,
-  });
+  const configCredentials = await loadCredentials(credentialsDir, 'config');
+  const replicas: ConfigService[] = [];
+  const startConfigReplica = async (overrides: ConfigReplicaOptions = {}) => {
+    const replica = await startConfigService({
+      natsUrl: nats.url,
+      store,
+      credentials: configCredentials,
+      http: { port: 0, token },
+      logger: false,
+      liveness: { timeoutMs: 0 },
+      ...options,
+      ...overrides,
+    });
+    replicas.push(replica);
+    return replica;
+  };
+  const config = await startConfigReplica();
   const connection = await connectAs('admin', { dir: credentialsDir, servers: nats.url });
   const client = new CommandClient(connection, { actor: 'user:test', timeoutMs: 5_000 });
   await client.execute(IPAM.createPool, { poolId: 'vips', kind: 'vip', cidr: VIP_POOL_CIDR });
@@ -81,13 +110,15 @@ export async function startConfigHarness(): Promise<ConfigHarness> {
       ipam ??= await startIpam();
     },
     config,
+    startConfigReplica,
     connection,
     client,
     url: config.url,
     token,
     async close() {
       await connection.close();
-      await config.close();
+      // Closing a replica again (a test closed it) waits for its first close.
+      for (const replica of replicas) await replica.close();
       await ipam?.close();
       await store.close();
       await nats.stop();

@@ -9,7 +9,17 @@ import {
 } from '@strata/bus';
 import { ConfigModule } from './config.module';
 import { startHttpApi, type HttpApi, type HttpApiOptions } from './http/http-api';
+import {
+  NodeLiveness,
+  nodeLivenessSettings,
+  type NodeLivenessSettings,
+} from './node-liveness/node-liveness';
+import { NodeLivenessWatchdog } from './node-liveness/node-liveness.watchdog';
+import { Clock } from './shared/clock';
 import { IpamClient } from './shared/ipam-client';
+import { ConfigStartError } from './shared/start-error';
+
+export { ConfigStartError } from './shared/start-error';
 
 export const CONFIG_SERVICE = 'config';
 
@@ -23,6 +33,13 @@ export interface ConfigServiceOptions extends Omit<
   readonly defaultVipPool?: string;
   /** How long one call to IPAM may take. Default 5 s. */
   readonly ipamTimeoutMs?: number;
+  /**
+   * Heartbeat resolution and the liveness watchdog (timeout, check interval); what is left out
+   * takes DEFAULT_NODE_LIVENESS. A timeout of 0 turns the watchdog off.
+   */
+  readonly liveness?: Partial<NodeLivenessSettings>;
+  /** The service's clock, ms since the Unix epoch (tests move it). Default: the system clock. */
+  readonly clock?: () => number;
 }
 
 export interface ConfigService {
@@ -31,17 +48,33 @@ export interface ConfigService {
   readonly http: HttpApi;
   /** The REST API's base URL, `http://host:port`. */
   readonly url: string;
-  /** Stops the HTTP API, then the NATS service, then the connection it calls IPAM on. */
+  /** This replica's node liveness watchdog (running unless the timeout is 0). */
+  readonly liveness: NodeLivenessWatchdog;
+  /**
+   * Stops the watchdog, the HTTP API, then the NATS service, then the connection it calls IPAM
+   * on. Closing again waits for the first close.
+   */
   close(): Promise<void>;
 }
 
 /**
  * Starts the config service: its command handlers on NATS (queue group `config`) and the same
- * handlers behind the REST API, over `store`. It calls IPAM over NATS on its own connection,
- * with the same identity as its handlers (the `config` identity may send IPAM commands).
+ * handlers behind the REST API, over `store`, and its node liveness watchdog. It calls IPAM
+ * over NATS on its own connection, with the same identity as its handlers (the `config`
+ * identity may send IPAM commands). Bad liveness settings are a ConfigStartError
+ * (InvalidArgument) before anything connects.
  */
 export async function startConfigService(options: ConfigServiceOptions): Promise<ConfigService> {
-  const { http: httpOptions, defaultVipPool, ipamTimeoutMs, ...serviceOptions } = options;
+  const {
+    http: httpOptions,
+    defaultVipPool,
+    ipamTimeoutMs,
+    liveness: livenessOptions,
+    clock: readClock,
+    ...serviceOptions
+  } = options;
+  const clock = new Clock(readClock);
+  const liveness = new NodeLiveness(nodeLivenessSettings(livenessOptions), clock);
   const connection = await connectClient(options);
   let service: StrataService | undefined;
   try {
@@ -52,7 +85,7 @@ export async function startConfigService(options: ConfigServiceOptions): Promise
     service = await createStrataService({
       ...serviceOptions,
       name: CONFIG_SERVICE,
-      module: ConfigModule.forRoot(ipam),
+      module: ConfigModule.forRoot({ ipam, clock, liveness }),
       queue: CONFIG_SERVICE,
     });
     const nats = service;
@@ -60,14 +93,27 @@ export async function startConfigService(options: ConfigServiceOptions): Promise
       ...httpOptions,
       ...(options.logger === undefined ? {} : { logger: options.logger }),
     });
+    const watchdog = nats.app.get(NodeLivenessWatchdog);
+    // The transport's status replays its last value ('connected' once listening), then changes.
+    const watching = nats.app.status.subscribe((status) => {
+      watchdog.connectionChanged(status === 'connected');
+    });
+    watchdog.start();
+    let closing: Promise<void> | undefined;
     return {
       service: nats,
       http,
       url: http.url,
-      async close() {
-        await http.close();
-        await nats.close();
-        await connection.close();
+      liveness: watchdog,
+      close() {
+        closing ??= (async () => {
+          await watchdog.stop();
+          watching.unsubscribe();
+          await http.close();
+          await nats.close();
+          await connection.close();
+        })();
+        return closing;
       },
     };
   } catch (error) {
@@ -106,9 +152,4 @@ export async function resolveHttpToken(credentialsDir: string | undefined): Prom
     );
   }
   return token;
-}
-
-/** Why the config service cannot start, with a code the command line prints. */
-export class ConfigStartError extends Error {
-  readonly code = 'MissingToken';
 }

@@ -20,10 +20,13 @@ import { ListSegmentsHandler } from './list-segments/list-segments.handler';
 import { ListServicesHandler } from './list-services/list-services.handler';
 import { MarkNodeDownHandler } from './mark-node-down/mark-node-down.handler';
 import { MoveEndpointHandler } from './move-endpoint/move-endpoint.handler';
+import { NodeLiveness } from './node-liveness/node-liveness';
+import { NodeLivenessWatchdog } from './node-liveness/node-liveness.watchdog';
 import { ConfigReadModel } from './read-model/config-read-model';
 import { RecordHeartbeatHandler } from './record-heartbeat/record-heartbeat.handler';
 import { RegisterNodeHandler } from './register-node/register-node.handler';
 import { RelabelEndpointHandler } from './relabel-endpoint/relabel-endpoint.handler';
+import { Clock } from './shared/clock';
 import { IpamClient } from './shared/ipam-client';
 import { KeyedLock } from './shared/keyed-lock';
 
@@ -63,15 +66,36 @@ export const CONFIG_HANDLERS = [
  * What the handlers depend on besides the store and the DeciderRunner (which the Strata core
  * module provides): one instance each, shared by the NATS service and the HTTP API.
  */
-export const CONFIG_SHARED_PROVIDERS = [ConfigReadModel, KeyedLock, IpamClient] as const;
+export const CONFIG_SHARED_PROVIDERS = [
+  ConfigReadModel,
+  KeyedLock,
+  IpamClient,
+  Clock,
+  NodeLiveness,
+] as const;
+
+/** What the config module is built from; the rest Nest constructs. */
+export interface ConfigModuleOptions {
+  readonly ipam: IpamClient;
+  readonly clock: Clock;
+  readonly liveness: NodeLiveness;
+}
 
 @Module({})
 export class ConfigModule {
-  static forRoot(ipam: IpamClient): DynamicModule {
+  /** The handlers, their shared providers, and the liveness watchdog (NATS app only). */
+  static forRoot(options: ConfigModuleOptions): DynamicModule {
     return {
       module: ConfigModule,
       controllers: [...CONFIG_HANDLERS],
-      providers: [ConfigReadModel, KeyedLock, { provide: IpamClient, useValue: ipam }],
+      providers: [
+        ConfigReadModel,
+        KeyedLock,
+        { provide: IpamClient, useValue: options.ipam },
+        { provide: Clock, useValue: options.clock },
+        { provide: NodeLiveness, useValue: options.liveness },
+        NodeLivenessWatchdog,
+      ],
     };
   }
 }

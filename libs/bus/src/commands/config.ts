@@ -243,7 +243,9 @@ const markNodeDown = record({
   name: nodeName,
   timeoutMs: documented(integer({ min: 1, max: 86_400_000 }), {
     type: 'integer',
-    description: 'down if no heartbeat was recorded for this long (above 10000)',
+    description:
+      "down if no heartbeat was recorded for this long; above the service's heartbeat " +
+      'resolution (--heartbeat-resolution-ms, default 10000)',
     minimum: 1,
     maximum: 86_400_000,
   }),

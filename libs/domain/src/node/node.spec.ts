@@ -1,6 +1,8 @@
 import { specFor } from '../testing/given-when-then';
 import {
   HEARTBEAT_RESOLUTION_MS,
+  MAX_HEARTBEAT_RESOLUTION_MS,
+  MIN_HEARTBEAT_RESOLUTION_MS,
   nodeDecider,
   nodeStream,
   type NodeDeregistered,
@@ -34,10 +36,29 @@ const registered: NodeRegistered = {
     registeredAt: t(0),
   },
 };
-const heartbeat = (seconds: number) =>
-  ({ type: 'RecordHeartbeat', data: { name: 'node-1.lab', at: t(seconds) } }) as const;
-const markDown = (nowSeconds: number, timeoutMs = 30_000) =>
-  ({ type: 'MarkNodeDown', data: { name: 'node-1.lab', now: t(nowSeconds), timeoutMs } }) as const;
+const heartbeat = (seconds: number, resolutionMs?: number) =>
+  ({
+    type: 'RecordHeartbeat',
+    data: {
+      name: 'node-1.lab',
+      at: t(seconds),
+      ...(resolutionMs === undefined ? {} : { resolutionMs }),
+    },
+  }) as const;
+const markDown = (nowSeconds: number, timeoutMs = 30_000, resolutionMs?: number) =>
+  ({
+    type: 'MarkNodeDown',
+    data: {
+      name: 'node-1.lab',
+      now: t(nowSeconds),
+      timeoutMs,
+      ...(resolutionMs === undefined ? {} : { resolutionMs }),
+    },
+  }) as const;
+const beatAt = (seconds: number): NodeEvent => ({
+  type: 'NodeHeartbeatRecorded',
+  data: { name: 'node-1.lab', at: t(seconds) },
+});
 const markedDown: NodeMarkedDown = {
   type: 'NodeMarkedDown',
   data: { name: 'node-1.lab', at: t(40), lastHeartbeatAt: t(0), timeoutMs: 30_000 },
@@ -122,6 +143,46 @@ describe('Node', () => {
       given([registered, beat]).when(heartbeat(5)).thenNothingHappened();
     });
 
+    it('honours the resolution the command gives', () => {
+      given([registered])
+        .when(heartbeat(2, 2_000))
+        .then([beatAt(2)]);
+      given([registered]).when(heartbeat(1, 2_000)).thenNothingHappened();
+      given([registered, beatAt(2)])
+        .when(heartbeat(3, MIN_HEARTBEAT_RESOLUTION_MS))
+        .then([beatAt(3)]);
+      given([registered]).when(heartbeat(30, 60_000)).thenNothingHappened();
+      given([registered])
+        .when(heartbeat(60, 60_000))
+        .then([beatAt(60)]);
+    });
+
+    it(`records at ${HEARTBEAT_RESOLUTION_MS / 1000}s when the command gives no resolution`, () => {
+      given([registered]).when(heartbeat(9)).thenNothingHappened();
+      given([registered])
+        .when(heartbeat(10))
+        .then([beatAt(10)]);
+      given([registered]).when(heartbeat(9, HEARTBEAT_RESOLUTION_MS)).thenNothingHappened();
+    });
+
+    it.each([
+      ['below the minimum', MIN_HEARTBEAT_RESOLUTION_MS - 1],
+      ['above the maximum', MAX_HEARTBEAT_RESOLUTION_MS + 1],
+      ['not an integer', 1_000.5],
+      ['zero', 0],
+      ['not a number', '1000' as unknown as number],
+    ])('rejects a resolution %s', (_case, resolutionMs) => {
+      given([registered])
+        .when(heartbeat(10, resolutionMs))
+        .thenThrows('InvalidArgument', /heartbeat resolution/);
+    });
+
+    it('brings a down node back, whatever the resolution', () => {
+      given([registered, markedDown])
+        .when(heartbeat(41, MAX_HEARTBEAT_RESOLUTION_MS))
+        .then([{ type: 'NodeRecovered', data: { name: 'node-1.lab', at: t(41) } }]);
+    });
+
     it('brings a down node back', () => {
       const state = given([registered, markedDown])
         .when(heartbeat(41))
@@ -167,9 +228,36 @@ describe('Node', () => {
       given([registered, markedDown]).when(markDown(90)).thenNothingHappened();
     });
 
+    it('takes a timeout above the resolution the command gives', () => {
+      given([registered])
+        .when(markDown(1, 500, 200))
+        .then([{ ...markedDown, data: { ...markedDown.data, at: t(1), timeoutMs: 500 } }]);
+      given([registered, beatAt(1)])
+        .when(markDown(1, 500, 200))
+        .thenNothingHappened();
+      given([registered])
+        .when(markDown(40, 5_000, 1_000))
+        .then([{ ...markedDown, data: { ...markedDown.data, timeoutMs: 5_000 } }]);
+    });
+
+    it('needs a timeout above the resolution the command gives', () => {
+      given([registered])
+        .when(markDown(40, 2_000, 2_000))
+        .thenThrows('InvalidArgument', /above the heartbeat resolution \(2000\)/);
+      given([registered])
+        .when(markDown(40, 60_000, 60_001))
+        .thenThrows('InvalidArgument', /resolution \(60001\)/);
+      given([registered])
+        .when(markDown(40, 30_000, MIN_HEARTBEAT_RESOLUTION_MS - 1))
+        .thenThrows('InvalidArgument', /heartbeat resolution must be/);
+    });
+
     it('needs a timeout above the heartbeat resolution', () => {
       given([registered])
         .when(markDown(40, HEARTBEAT_RESOLUTION_MS))
+        .thenThrows('InvalidArgument', /resolution \(10000\)/);
+      given([registered])
+        .when(markDown(40, 5_000))
         .thenThrows('InvalidArgument', /resolution/);
       given([registered])
         .when(markDown(40, 1.5e4 + 0.5))

@@ -9,14 +9,16 @@ import { parseTimestamp, type Timestamp } from '../shared/time';
  * Node: a host running the Strata agent, reached through its VXLAN tunnel endpoint (VTEP).
  * Stream: `node-<name>`.
  *
- * Liveness. The agent heartbeats; a heartbeat is recorded only when it is at least
- * HEARTBEAT_RESOLUTION_MS after the last recorded one, so the log holds one heartbeat event per
- * node per resolution period however often agents beat (they fan out to every agent like any
- * node event). A liveness checker sends `MarkNodeDown` with the current time and its timeout;
- * the node goes down only if no heartbeat was recorded within the timeout. Because of the
+ * Liveness. The agent heartbeats; a heartbeat is recorded only when it is at least the
+ * resolution (the command's `resolutionMs`, default HEARTBEAT_RESOLUTION_MS) after the last
+ * recorded one, so the log holds one heartbeat event per node per resolution period however
+ * often agents beat (they fan out to every agent like any node event). A liveness checker sends
+ * `MarkNodeDown` with the current time, its timeout and the resolution heartbeats are recorded
+ * at; the node goes down only if no heartbeat was recorded within the timeout. Because of the
  * resolution, the last recorded heartbeat can be up to resolution + beat interval old while the
  * node is alive, so the timeout must exceed the resolution (enforced) plus the beat interval.
- * A heartbeat from a down node brings it back (`NodeRecovered`).
+ * A heartbeat from a down node brings it back (`NodeRecovered`), whatever the resolution.
+ * The resolution is a parameter of each command, not state: the events do not record it.
  *
  * Re-registration: a node that registers again with a new VTEP address or MAC (a rebuilt host)
  * records `NodeRegistered` again with the new values; a down node that registers comes back
@@ -29,7 +31,11 @@ import { parseTimestamp, type Timestamp } from '../shared/time';
  */
 export const nodeStream = (name: string): string => `node-${name}`;
 
+/** The heartbeat resolution when a command gives none. */
 export const HEARTBEAT_RESOLUTION_MS = 10_000;
+/** Bounds of a heartbeat resolution: 100 ms to 1 h. */
+export const MIN_HEARTBEAT_RESOLUTION_MS = 100;
+export const MAX_HEARTBEAT_RESOLUTION_MS = 3_600_000;
 
 export type NodeRegistered = Event<
   'NodeRegistered',
@@ -49,11 +55,19 @@ export type RegisterNode = Command<
   'RegisterNode',
   { name: string; vtepAddress: string; vtepMac: string; at: Timestamp }
 >;
-export type RecordHeartbeat = Command<'RecordHeartbeat', { name: string; at: Timestamp }>;
-/** `now` is the checker's current time; the node is down if silent for `timeoutMs`. */
+/** Recorded if `at` is at least `resolutionMs` (default HEARTBEAT_RESOLUTION_MS) after the last. */
+export type RecordHeartbeat = Command<
+  'RecordHeartbeat',
+  { name: string; at: Timestamp; resolutionMs?: number }
+>;
+/**
+ * `now` is the checker's current time; the node is down if silent for `timeoutMs`, which must
+ * exceed `resolutionMs` (default HEARTBEAT_RESOLUTION_MS), the resolution heartbeats are
+ * recorded at.
+ */
 export type MarkNodeDown = Command<
   'MarkNodeDown',
-  { name: string; now: Timestamp; timeoutMs: number }
+  { name: string; now: Timestamp; timeoutMs: number; resolutionMs?: number }
 >;
 export type DeregisterNode = Command<'DeregisterNode', { name: string }>;
 export type NodeCommand = RegisterNode | RecordHeartbeat | MarkNodeDown | DeregisterNode;
@@ -89,6 +103,7 @@ export function decideNode(command: NodeCommand, state: NodeState): NodeEvent[] 
       ];
     }
     case 'RecordHeartbeat': {
+      const resolutionMs = heartbeatResolution(command.data.resolutionMs);
       const node = requireRegistered(state, command.data.name);
       const at = parseTimestamp(command.data.at, 'heartbeat time');
       const last = parseTimestamp(node.lastHeartbeatAt, 'last heartbeat');
@@ -97,20 +112,21 @@ export function decideNode(command: NodeCommand, state: NodeState): NodeEvent[] 
           ? [{ type: 'NodeRecovered', data: { name: node.name, at: command.data.at } }]
           : [];
       }
-      if (at - last < HEARTBEAT_RESOLUTION_MS) return [];
+      if (at - last < resolutionMs) return [];
       return [{ type: 'NodeHeartbeatRecorded', data: { name: node.name, at: command.data.at } }];
     }
     case 'MarkNodeDown': {
       const { timeoutMs } = command.data;
+      const resolutionMs = heartbeatResolution(command.data.resolutionMs);
       if (
         typeof timeoutMs !== 'number' ||
         !Number.isInteger(timeoutMs) ||
-        timeoutMs <= HEARTBEAT_RESOLUTION_MS
+        timeoutMs <= resolutionMs
       ) {
         throw new DomainError(
           'InvalidArgument',
           `timeout must be an integer number of milliseconds above the heartbeat resolution ` +
-            `(${HEARTBEAT_RESOLUTION_MS}), got ${JSON.stringify(timeoutMs)}`,
+            `(${resolutionMs}), got ${JSON.stringify(timeoutMs)}`,
         );
       }
       const now = parseTimestamp(command.data.now, 'current time');
@@ -142,6 +158,28 @@ export function decideNode(command: NodeCommand, state: NodeState): NodeEvent[] 
       );
     }
   }
+}
+
+/**
+ * A heartbeat resolution in milliseconds: an integer from MIN_HEARTBEAT_RESOLUTION_MS to
+ * MAX_HEARTBEAT_RESOLUTION_MS, or HEARTBEAT_RESOLUTION_MS when undefined. Services check their
+ * configured resolution with it too.
+ */
+export function heartbeatResolution(value: unknown): number {
+  if (value === undefined) return HEARTBEAT_RESOLUTION_MS;
+  if (
+    typeof value !== 'number' ||
+    !Number.isInteger(value) ||
+    value < MIN_HEARTBEAT_RESOLUTION_MS ||
+    value > MAX_HEARTBEAT_RESOLUTION_MS
+  ) {
+    throw new DomainError(
+      'InvalidArgument',
+      `heartbeat resolution must be an integer number of milliseconds from ` +
+        `${MIN_HEARTBEAT_RESOLUTION_MS} to ${MAX_HEARTBEAT_RESOLUTION_MS}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
 }
 
 function requireRegistered(state: NodeState, name: string) {

@@ -1,6 +1,7 @@
 import {
   NatsServerProcess,
   RELAY,
+  LogServer,
   Relay,
   loadCredentials,
   type IdentityCredentials,
@@ -12,6 +13,7 @@ import type { LogLevel } from '@nestjs/common';
 import { connect, DebugEvents, Events, type NatsConnection } from 'nats';
 import { startIpamService } from '../../../ipam/src/ipam-service';
 import { resolveHttpToken, startConfigService } from '../../../config/src/config-service';
+import type { NodeLivenessSettings } from '../../../config/src/node-liveness/node-liveness';
 import { startDiscoveryService } from '../../../discovery/src/discovery-service';
 import { startPolicyService } from '../../../policy/src/policy-service';
 import { startAnalyticsService } from '../../../analytics/src/analytics-service';
@@ -27,6 +29,8 @@ export interface ServiceContext {
   readonly credentialsDir: string | undefined;
   /** Port of the REST API of the services that serve one (config); 0 picks a free one. */
   readonly httpPort: number;
+  /** Config's heartbeat resolution and node liveness watchdog (the --node-timeout-ms flags). */
+  readonly liveness: NodeLivenessSettings;
 }
 
 /** Default port of the config service's REST API (on 127.0.0.1). */
@@ -54,6 +58,7 @@ export const SERVICE_ENTRIES: readonly ServiceEntry[] = [
         ...context,
         logger: NEST_LOG,
         http: { port: context.httpPort, token: await resolveHttpToken(context.credentialsDir) },
+        liveness: context.liveness,
       });
       // The REST API stops with the service: closing it closes both.
       return { ...config.service, close: () => config.close() };
@@ -78,6 +83,7 @@ export async function startServiceComponent(
     store: EventStore;
     credentialsDir: string | undefined;
     httpPort: number;
+    liveness: NodeLivenessSettings;
   },
 ): Promise<Component> {
   const credentials =
@@ -135,11 +141,18 @@ export async function startRelayComponent(options: {
   }
   const connection = watchConnection(nc);
   let relay: Relay;
+  let logServer: LogServer;
   try {
     relay = await Relay.start({
       store: options.store,
       nc,
       onError: (error) => options.log(`relay: ${error.message}`),
+    });
+    // Every relay, leader or standby, answers log reads: agents catch up through them.
+    logServer = await LogServer.start({
+      nc,
+      store: options.store,
+      onWarning: (error) => options.log(`log reads: ${error.message}`),
     });
   } catch (error) {
     await nc.close();
@@ -163,6 +176,7 @@ export async function startRelayComponent(options: {
     },
     async stop() {
       // Saves the checkpoint and releases the lease, so a standby takes over at once.
+      await logServer.close();
       await relay.stop();
       await nc.drain();
     },

@@ -1,8 +1,13 @@
-import { generateCredentials } from '@strata/bus';
-import { Option, type Command } from 'commander';
+import { agentIdentity, generateCredentials } from '@strata/bus';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CliError } from '../errors';
+import {
+  nodeLivenessFromFlags,
+  nodeLivenessOptions,
+  type NodeLivenessFlags,
+} from '../../../config/src/node-liveness/liveness-flags';
 import { parseNatsUrls, parseNonEmpty, parsePort } from '../flags';
 import {
   SERVICE_ENTRIES,
@@ -25,16 +30,18 @@ import {
   writeServerInfo,
 } from './server-file';
 
-export interface ServerOptions {
+export interface ServerOptions extends NodeLivenessFlags {
   readonly dataDir: string;
   /** A NATS server to use instead of starting one. */
   readonly nats?: string[];
   readonly healthPort: number;
   readonly httpPort: number;
+  /** Nodes whose agents get credentials (`agent-<node>`), beside any generated before. */
+  readonly nodes?: string[];
 }
 
 export function registerServerCommand(program: Command): void {
-  program
+  const command = program
     .command('server')
     .description(
       'run every service and the relay in one process, with an embedded event store and (unless --nats) a local nats-server',
@@ -60,13 +67,23 @@ export function registerServerCommand(program: Command): void {
         .argParser(parsePort)
         .default(DEFAULT_HTTP_PORT),
     )
-    .action(async (options: ServerOptions) => {
-      process.exit(await runServer(options));
-    });
+    .option(
+      '--nodes <names>',
+      'create agent credentials (agent-<node>) for these nodes, comma-separated',
+      parseNodeNames,
+    );
+  // Config's node liveness watchdog: --node-timeout-ms (0: off), --heartbeat-resolution-ms,
+  // --liveness-check-ms, as the config service's own main takes them.
+  for (const option of nodeLivenessOptions()) command.addOption(option);
+  command.action(async (options: ServerOptions) => {
+    process.exit(await runServer(options));
+  });
 }
 
 /** `strata server`: see the command's description. Resolves with the exit code. */
 export async function runServer(options: ServerOptions): Promise<number> {
+  // Checked together (the timeout above the resolution) before anything starts.
+  const liveness = nodeLivenessFromFlags(options);
   const dataDir = resolve(options.dataDir);
   const log = (line: string) => console.log(`strata server: ${line}`);
   return runUntilSignalled({
@@ -77,7 +94,9 @@ export async function runServer(options: ServerOptions): Promise<number> {
       await mkdir(dataDir, { recursive: true, mode: 0o700 });
       await refuseIfRunning(dataDir);
       // Secure by default: every process gets its own identity; only what is missing is made.
-      const credentials = await generateCredentials(join(dataDir, CREDENTIALS_SUBDIR));
+      const credentials = await generateCredentials(join(dataDir, CREDENTIALS_SUBDIR), {
+        nodes: options.nodes ?? [],
+      });
       let natsUrl = options.nats;
       let natsPid: number | null = null;
       if (natsUrl === undefined) {
@@ -97,6 +116,7 @@ export async function runServer(options: ServerOptions): Promise<number> {
         store,
         credentialsDir: credentials.dir,
         httpPort: options.httpPort,
+        liveness,
       };
       // The relay before the services, so it stops after them and publishes their last events.
       await runtime.add(() => startRelayComponent({ ...wiring, log }));
@@ -151,4 +171,17 @@ function isAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** `a,b,c`: node names (DNS subdomains), each once. */
+function parseNodeNames(value: string): string[] {
+  const nodes = [...new Set(value.split(',').map((node) => node.trim()))];
+  for (const node of nodes) {
+    try {
+      agentIdentity(node);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  }
+  return nodes;
 }

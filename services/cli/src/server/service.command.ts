@@ -2,6 +2,11 @@ import { RELAY } from '@strata/bus';
 import { Option, type Command } from 'commander';
 import { resolve } from 'node:path';
 import { CliError } from '../errors';
+import {
+  nodeLivenessFromFlags,
+  nodeLivenessOptions,
+  type NodeLivenessFlags,
+} from '../../../config/src/node-liveness/liveness-flags';
 import { parseNatsUrls, parseNonEmpty, parsePort } from '../flags';
 import {
   SERVICE_ENTRIES,
@@ -13,7 +18,7 @@ import {
 import { DEFAULT_HEALTH_PORT } from './health';
 import { runUntilSignalled } from './lifecycle';
 
-export interface ServiceOptions {
+export interface ServiceOptions extends NodeLivenessFlags {
   readonly nats: string[];
   readonly store: string;
   readonly credentials?: string;
@@ -27,7 +32,7 @@ export function runnableNames(): string[] {
 }
 
 export function registerServiceCommand(program: Command): void {
-  program
+  const command = program
     .command('service')
     .description(
       `run one service alone (${runnableNames().join(', ')}): replicas of a service share its load`,
@@ -49,10 +54,12 @@ export function registerServiceCommand(program: Command): void {
       new Option('--http-port <port>', 'port of the REST API (config) on 127.0.0.1 (0: any)')
         .argParser(parsePort)
         .default(DEFAULT_HTTP_PORT),
-    )
-    .action(async (name: string, options: ServiceOptions) => {
-      process.exit(await runService(name, options));
-    });
+    );
+  // Config's node liveness watchdog, as `strata server` and config's own main take them.
+  for (const option of nodeLivenessOptions()) command.addOption(option);
+  command.action(async (name: string, options: ServiceOptions) => {
+    process.exit(await runService(name, options));
+  });
 }
 
 /** `strata service <name>`: the store, then the one service. Resolves with the exit code. */
@@ -64,6 +71,8 @@ export async function runService(name: string, options: ServiceOptions): Promise
       `no service named ${JSON.stringify(name)}; one of ${runnableNames().join(', ')}`,
     );
   }
+  // Checked together (the timeout above the resolution) before anything starts.
+  const liveness = nodeLivenessFromFlags(options);
   const storePath = resolve(options.store);
   const credentialsDir =
     options.credentials === undefined ? undefined : resolve(options.credentials);
@@ -73,7 +82,13 @@ export async function runService(name: string, options: ServiceOptions): Promise
     log,
     async start(runtime) {
       const { store } = await runtime.add(async () => openStoreComponent(storePath));
-      const wiring = { natsUrl: options.nats, store, credentialsDir, httpPort: options.httpPort };
+      const wiring = {
+        natsUrl: options.nats,
+        store,
+        credentialsDir,
+        httpPort: options.httpPort,
+        liveness,
+      };
       await runtime.add(() =>
         entry === undefined
           ? startRelayComponent({ ...wiring, log })
