@@ -120,6 +120,8 @@ export class ForwardingState {
   /** The uids of the live endpoints claiming each IP: almost always one. */
   private readonly endpointsByIp = new Map<string, string[]>();
   private readonly mutable = emptyTables();
+  /** One string per node and segment name (see intern). */
+  private readonly names = new Map<string, string>();
   /** Keys written or removed since the last takeChanges(), per table: the reconciler's work. */
   private changed: ChangedKeys = emptyChanges();
 
@@ -235,7 +237,10 @@ export class ForwardingState {
   // --- endpoints -------------------------------------------------------------------------
 
   private addEndpoint(data: SnapshotEndpoint): void {
-    const { uid, segmentId, node, ip, mac, labels } = data;
+    const { uid, ip, mac, labels } = data;
+    // Node and segment names repeat across thousands of endpoints: keep one copy of each.
+    const node = this.intern(data.node);
+    const segmentId = this.intern(data.segmentId);
     if (this.endpoints.has(uid)) this.removeEndpoint(uid);
     const identity = safeIdentity(this.identityOf, labels);
     this.endpoints.set(uid, { uid, segmentId, node, ip, mac, labels, identity });
@@ -245,6 +250,13 @@ export class ForwardingState {
     if (claimants === undefined) this.endpointsByIp.set(ip, [uid]);
     else claimants.push(uid);
     this.refreshIp(ip);
+  }
+
+  private intern(name: string): string {
+    const known = this.names.get(name);
+    if (known !== undefined) return known;
+    this.names.set(name, name);
+    return name;
   }
 
   private removeEndpoint(uid: string): void {
@@ -273,7 +285,7 @@ export class ForwardingState {
     const endpoint = this.endpoints.get(uid);
     if (endpoint === undefined) return;
     removeFrom(this.endpointsByNode, endpoint.node, uid);
-    endpoint.node = node;
+    endpoint.node = this.intern(node);
     addTo(this.endpointsByNode, node, uid);
     this.refreshIp(endpoint.ip);
   }

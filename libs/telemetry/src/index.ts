@@ -1,5 +1,6 @@
 export {
   setupTelemetry,
+  telemetryEnabled,
   tracer,
   injectTraceContext,
   extractTraceContext,

@@ -62,7 +62,15 @@ const headerSetter: TextMapSetter<HeaderCarrier> = {
  * Installs a tracer provider, an AsyncLocalStorage context manager (so the active span follows
  * async calls) and the W3C propagator as this process's globals. Call once, at startup.
  */
+/** Whether setupTelemetry is in effect: spans are recorded and context propagates. */
+let enabled = false;
+
+export function telemetryEnabled(): boolean {
+  return enabled;
+}
+
 export function setupTelemetry(options: TelemetryOptions): Telemetry {
+  enabled = true;
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': options.serviceName }),
     spanProcessors: [...(options.spanProcessors ?? [])],
@@ -75,6 +83,7 @@ export function setupTelemetry(options: TelemetryOptions): Telemetry {
     provider,
     async shutdown() {
       await provider.shutdown();
+      enabled = false;
       trace.disable();
       propagation.disable();
       context.disable();
@@ -83,6 +92,12 @@ export function setupTelemetry(options: TelemetryOptions): Telemetry {
 }
 
 /** The tracer Strata's libraries and services record spans with. */
+const NOOP_SPAN: Span = trace.wrapSpanContext({
+  traceId: '00000000000000000000000000000000',
+  spanId: '0000000000000000',
+  traceFlags: 0,
+});
+
 export function tracer(): Tracer {
   return trace.getTracer(TRACER_NAME);
 }
@@ -100,7 +115,7 @@ export function extractTraceContext(
   headers: HeaderCarrier | undefined,
   base: Context = context.active(),
 ): Context {
-  return headers === undefined ? base : propagator.extract(base, headers, headerGetter);
+  return headers === undefined || !enabled ? base : propagator.extract(base, headers, headerGetter);
 }
 
 /**
@@ -113,6 +128,9 @@ export async function withSpan<T>(
   parent: Context,
   fn: (span: Span) => Promise<T> | T,
 ): Promise<T> {
+  // Without telemetry every span is a no-op: skip making one (this runs once per event per
+  // agent on the fan-out path).
+  if (!enabled) return fn(NOOP_SPAN);
   return tracer().startActiveSpan(name, options, parent, async (span) => {
     try {
       return await fn(span);

@@ -21,7 +21,7 @@ import {
 } from '@strata/forwarding';
 import { LatencyHistogram } from '@strata/telemetry';
 import type { NatsConnection, Subscription } from 'nats';
-import type { CheckpointFile } from './checkpoint-file';
+import type { CheckpointStore } from './checkpoint-file';
 import type { DataplaneOperations } from './dataplane';
 import { Reconciler } from './reconciler';
 
@@ -33,15 +33,18 @@ export interface NodeAgentOptions {
   /** Where catch-up and gap fills are read: RemoteLog over NATS, or a store. */
   readonly log: LogSource;
   readonly dataplane: DataplaneOperations;
-  /** Where the agent keeps its checkpoint; none means it starts from the log's beginning. */
-  readonly checkpoint?: CheckpointFile;
+  /**
+   * Where the agent keeps its checkpoint; none means it starts from the log's beginning. A
+   * checkpoint may also come from elsewhere (a snapshot handed to a joining node).
+   */
+  readonly checkpoint?: CheckpointStore;
   /** Register the node and heartbeat (default true; simulations may register elsewhere). */
   readonly register?: boolean;
   /** Default 1,000 ms; 0 sends none. */
   readonly heartbeatIntervalMs?: number;
   /** Periodic re-read of the real dataplane. Default 30,000 ms; 0 never. */
   readonly resyncIntervalMs?: number;
-  /** Checkpoint when the position moved, at most this often. Default 5,000 ms. */
+  /** Checkpoint when the position moved, at most this often. Default 5,000 ms; 0 never. */
   readonly checkpointIntervalMs?: number;
   /** Applied reports are batched this long. Default 100 ms. */
   readonly reportIntervalMs?: number;
@@ -221,6 +224,15 @@ export class NodeAgent {
     });
   }
 
+  /** The fold's, reader's and reconciler's counters (cheap: no digests). */
+  counters(): Pick<AgentStatus, 'fold' | 'reader' | 'reconcile'> {
+    return {
+      fold: { ...this.state.stats },
+      reader: { ...(this.reader?.stats ?? {}) },
+      reconcile: { ...this.reconciler.stats },
+    };
+  }
+
   statusReport(): AgentStatus {
     const tables = this.state.tables;
     const summary = this.propagation.summary();
@@ -234,9 +246,7 @@ export class NodeAgent {
       appliedDigest: digest(this.reconciler.appliedTables),
       tables: { local: tables.local.size, remote: tables.remote.size, vteps: tables.vteps.size },
       dataplane: this.options.dataplane.kind,
-      fold: { ...this.state.stats },
-      reader: { ...(this.reader?.stats ?? {}) },
-      reconcile: { ...this.reconciler.stats },
+      ...this.counters(),
       propagation: {
         count: summary.count,
         p50Ms: summary.p50Ms,

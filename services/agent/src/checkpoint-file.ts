@@ -27,7 +27,16 @@ export class InvalidCheckpoint extends Error {
   }
 }
 
-export class CheckpointFile {
+/** Where an agent keeps its checkpoint: a file on the node, or memory in simulations. */
+export interface CheckpointStore {
+  /** The stored checkpoint, undefined if none; throws if it exists but is unusable. */
+  load(node: string): Promise<{ bus: BusCheckpoint; state: unknown } | undefined>;
+  save(checkpoint: AgentCheckpoint): Promise<void>;
+  /** Sets an unusable checkpoint aside; says where, if anywhere. */
+  quarantine(): Promise<string | undefined>;
+}
+
+export class CheckpointFile implements CheckpointStore {
   constructor(readonly path: string) {}
 
   /** The stored checkpoint, undefined if there is none; InvalidCheckpoint if it is unreadable. */

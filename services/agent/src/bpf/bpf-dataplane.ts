@@ -1,0 +1,760 @@
+import {
+  BpfError,
+  bpffsMounted,
+  ifindexOf,
+  loadObject,
+  type BpfMap,
+  type BpfObject,
+  type BpfProgram,
+} from '@strata/dataplane';
+import {
+  emptyTables,
+  INTERFACE_PREFIX,
+  type EntryOf,
+  type ForwardingTables,
+  type LocalEndpointEntry,
+  type RemoteEndpointEntry,
+  type TableName,
+  type VtepEntry,
+} from '@strata/forwarding';
+import { existsSync, mkdirSync, rmdirSync, rmSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
+import {
+  CONFIG_VARIABLE,
+  MAP_NAMES,
+  NODE_CONFIG_DEFAULTS,
+  PROGRAMS,
+  decodeIpv4,
+  encodeIpv4,
+  encodeNodeConfig,
+} from '../../../../dataplane/bpf/maps';
+import type { DataplaneOperations } from '../dataplane';
+import { readCounters, type DataplaneCounters } from './counters';
+import { listLinks, tcPrograms, type Link } from './links';
+import {
+  localValue,
+  remoteValue,
+  STALE_VTEP_PREFIX,
+  viewLocal,
+  viewRemote,
+  viewVteps,
+  VTEP_VALUE,
+} from './map-view';
+
+export type BpfMode = 'tc' | 'xdp';
+export const BPF_MODES: readonly BpfMode[] = ['tc', 'xdp'];
+
+/** VXLAN (outer IPv4 + UDP + VXLAN + inner Ethernet) takes 50 bytes of the underlay MTU. */
+export const VXLAN_OVERHEAD = 50;
+/** The pod MTU when the underlay's cannot be read: a 1500-byte underlay's. */
+export const FALLBACK_POD_MTU = NODE_CONFIG_DEFAULTS.podMtu;
+const MIN_POD_MTU = 68;
+const MAX_POD_MTU = 65_535 - VXLAN_OVERHEAD;
+
+/** The tc filter slot Strata's programs take on a clsact ingress hook. */
+const TC_SLOT = { handle: 1, priority: 1 } as const;
+
+/** Host-side pod veths: interfaceName(uid). */
+const POD_INTERFACE = new RegExp(`^${INTERFACE_PREFIX}[a-z2-7]{11}$`);
+const STRATA_XDP_PROGRAMS: ReadonlySet<string> = new Set([
+  PROGRAMS.xdpPodEgress.program,
+  PROGRAMS.xdpUnderlayIngress.program,
+]);
+const STRATA_TC_PROGRAMS: ReadonlySet<string> = new Set([
+  PROGRAMS.tcPodEgress.program,
+  PROGRAMS.tcUnderlayIngress.program,
+]);
+
+export interface BpfDataplaneOptions {
+  /** This node's VTEP: outer source address, and the only outer destination decapsulated. */
+  readonly vtepAddress: string;
+  /** The underlay interface's MAC (outer source MAC). */
+  readonly vtepMac: string;
+  /** The underlay interface in the node's namespace, e.g. `ul0`. */
+  readonly underlayInterface: string;
+  /**
+   * The node's network namespace, e.g. `/run/netns/node-1`; default the agent's own. Underlay
+   * and pod veths are looked up and programs attached there; the agent stays where it is.
+   */
+  readonly netns?: string;
+  /** Where the maps are pinned (bpffs), e.g. /sys/fs/bpf/strata/<node>. Created if missing. */
+  readonly pinDir: string;
+  /** Default tc. */
+  readonly mode?: BpfMode;
+  /** Every pod's MTU. Default: the underlay's MTU - 50, or 1450 when it cannot be read. */
+  readonly podMtu?: number;
+  /** The underlay next hop for every VTEP (routed underlay); default none (VTEPs on link). */
+  readonly nextHopMac?: string;
+  /** The MAC of every host-side pod veth. Default ee:ee:ee:ee:ee:ee. */
+  readonly gatewayMac?: string;
+  /** Directory of the compiled objects. Default dataplane/bpf/build of this checkout. */
+  readonly objectDir?: string;
+  /**
+   * How often local endpoints whose veth did not exist yet are tried again. Default 1,000 ms;
+   * 0: only when the reconciler writes them again (a resync).
+   */
+  readonly pendingRetryMs?: number;
+  readonly onWarning?: (error: Error) => void;
+}
+
+/** The node configuration the objects were loaded with. */
+export interface BpfDataplaneConfig {
+  readonly mode: BpfMode;
+  readonly netns: string | undefined;
+  readonly pinDir: string;
+  readonly underlayInterface: string;
+  readonly underlayIfindex: number;
+  readonly podMtu: number;
+}
+
+interface WrittenLocal {
+  readonly entry: LocalEndpointEntry;
+  readonly ifindex: number;
+}
+
+type Entries<T extends TableName> = ReadonlyArray<{
+  readonly key: string;
+  readonly entry: EntryOf<T>;
+}>;
+
+/**
+ * The node's dataplane in BPF maps: DataplaneOperations over the pinned maps of the Strata
+ * programs (dataplane/bpf), which it loads and attaches.
+ *
+ * - **Open** loads the pod and underlay objects of the mode with this node's configuration in
+ *   rodata and the maps pinned under `pinDir`. Pinned maps are reused, so a restarted agent
+ *   finds its entries in place; the new underlay program replaces the old one on the hook in one
+ *   netlink operation (tc filter replace, XDP replace), so forwarding has no gap. Programs of the
+ *   other mode left on the node's interfaces by an earlier run are detached.
+ * - **local** → strata_locals, keyed by pod IP. The entry needs the ifindex of its host-side veth
+ *   `interfaceName` in the node namespace, and the pod program is attached to that veth first (a
+ *   pod is never forwarded without anti-spoofing). A veth that does not exist yet is not an
+ *   error: its entry is parked (and any old value under its IP removed), reported once through
+ *   onWarning, tried again every `pendingRetryMs` and on every resync, and written as soon as
+ *   the veth appears. Failing the write instead would hold back every other table's changes,
+ *   and this node's applied position, behind one slow CNI. A deleted entry leaves the program on
+ *   its veth: without an entry, the pod can send nothing.
+ * - **remote** → strata_remotes, keyed by pod IP.
+ * - **vteps** → strata_vteps, keyed by VTEP address (value: no flags). The table is keyed by
+ *   node name, so the dataplane keeps which nodes claim each address: two nodes with one address
+ *   share the map entry, which goes only when the last of them does. An address in the map that
+ *   no node claims (a previous run's, after a restart) is read as `@<address>`; deleting that key
+ *   takes effect after the current write (end of this table's updates, or the next turn of the
+ *   event loop), so a resync that deletes `@10.0.0.2` and then writes `node-2` at 10.0.0.2 never
+ *   removes the key in between.
+ * - **read** compares every map entry with the shadow of what was written (see map-view.ts), and
+ *   checks the underlay and every written pod veth still carry their programs (re-attaching what
+ *   is missing).
+ * - Entries the codecs reject (a MAC, VNI or address out of range) are skipped and reported once,
+ *   rather than failing every write after them forever.
+ *
+ * Operations run one at a time. `close()` releases the objects but leaves pins and attachments,
+ * so traffic keeps flowing while the agent is down; `detachAll()` and `unpinAll()` tear down.
+ */
+export class BpfDataplane implements DataplaneOperations {
+  readonly kind = 'bpf';
+  /** Map operations done (entries written or removed), entries waiting and rejected. */
+  readonly stats = { updates: 0, deletes: 0, prunes: 0, parked: 0, rejected: 0, attaches: 0 };
+  private readonly maps: Readonly<
+    Record<'locals' | 'remotes' | 'vteps' | 'drops' | 'stats' | 'traffic', BpfMap>
+  >;
+  private readonly podProgram: BpfProgram;
+  private readonly underlayProgram: BpfProgram;
+  private readonly locals = new Map<string, WrittenLocal>();
+  /** Local entries waiting for their veth. */
+  private readonly parked = new Map<string, LocalEndpointEntry>();
+  private readonly remotes = new Map<string, RemoteEndpointEntry>();
+  private readonly vteps = new Map<string, VtepEntry>();
+  /** VTEP address → the names of the nodes that claim it. */
+  private readonly owners = new Map<string, Set<string>>();
+  /** Unclaimed VTEP addresses whose `@` key was deleted: removed after the current write. */
+  private readonly orphans = new Set<string>();
+  /** Interfaces this process attached the pod program to, with their ifindex then. */
+  private readonly attached = new Map<string, number>();
+  /** Problems reported once per key, until they change. */
+  private readonly reported = new Map<string, string>();
+  private tail: Promise<unknown> = Promise.resolve();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  private constructor(
+    readonly config: BpfDataplaneConfig,
+    private readonly objects: readonly [pod: BpfObject, underlay: BpfObject],
+    private readonly onWarning: (error: Error) => void,
+  ) {
+    const [pod, underlay] = objects;
+    this.maps = {
+      locals: pod.map(MAP_NAMES.locals),
+      remotes: pod.map(MAP_NAMES.remotes),
+      vteps: pod.map(MAP_NAMES.vteps),
+      drops: pod.map(MAP_NAMES.drops),
+      stats: pod.map(MAP_NAMES.stats),
+      traffic: pod.map(MAP_NAMES.traffic),
+    };
+    this.podProgram = pod.program(programsOf(config.mode).pod.program);
+    this.underlayProgram = underlay.program(programsOf(config.mode).underlay.program);
+  }
+
+  /** Loads the node's programs, attaches the underlay one, and starts retrying parked entries. */
+  static async open(options: BpfDataplaneOptions): Promise<BpfDataplane> {
+    const mode = options.mode ?? 'tc';
+    if (!BPF_MODES.includes(mode)) throw new Error(`bpf dataplane: unknown mode '${mode}'`);
+    const { netns, underlayInterface, pinDir } = options;
+    if (netns !== undefined && !existsSync(netns)) {
+      throw new Error(`bpf dataplane: network namespace ${netns} does not exist`);
+    }
+    const where = netns === undefined ? 'this network namespace' : netns;
+    const onWarning = options.onWarning ?? (() => undefined);
+    const objectDir = options.objectDir ?? findObjectDir();
+    const underlayIfindex = interfaceIndex(underlayInterface, netns);
+    if (underlayIfindex === undefined) {
+      throw new Error(
+        `bpf dataplane: underlay interface ${underlayInterface} not found in ${where}`,
+      );
+    }
+    let links: Link[] | undefined;
+    try {
+      links = await listLinks(netns);
+    } catch (error) {
+      onWarning(new Error(`bpf dataplane: cannot list interfaces: ${(error as Error).message}`));
+    }
+    const podMtu = options.podMtu ?? defaultPodMtu(links, underlayInterface);
+    if (!Number.isInteger(podMtu) || podMtu < MIN_POD_MTU || podMtu > MAX_POD_MTU) {
+      throw new Error(`bpf dataplane: pod MTU must be an integer ${MIN_POD_MTU}-${MAX_POD_MTU}`);
+    }
+    let rodata: Buffer;
+    try {
+      rodata = encodeNodeConfig({
+        vtepAddress: options.vtepAddress,
+        vtepMac: options.vtepMac,
+        underlayIfindex,
+        nexthopMac: options.nextHopMac ?? null,
+        gatewayMac: options.gatewayMac ?? NODE_CONFIG_DEFAULTS.gatewayMac,
+        podMtu,
+      });
+    } catch (error) {
+      throw new Error(`bpf dataplane: ${(error as Error).message}`);
+    }
+    preparePinDir(pinDir);
+
+    const programs = programsOf(mode);
+    const load = (object: string) =>
+      loadObject(join(objectDir, object), {
+        rodata: { [CONFIG_VARIABLE]: rodata },
+        pinRoot: pinDir,
+      }).catch((error: unknown) => {
+        throw new Error(
+          `bpf dataplane: loading ${object} with its maps pinned under ${pinDir}: ` +
+            `${(error as Error).message}` +
+            ((error as BpfError).code === 'EINVAL'
+              ? ' (maps pinned by an incompatible build? remove the pin directory)'
+              : ''),
+          { cause: error },
+        );
+      });
+    const pod = await load(programs.pod.object);
+    let underlay: BpfObject;
+    try {
+      underlay = await load(programs.underlay.object);
+    } catch (error) {
+      pod.close();
+      throw error;
+    }
+    const config: BpfDataplaneConfig = {
+      mode,
+      netns,
+      pinDir,
+      underlayInterface,
+      underlayIfindex,
+      podMtu,
+    };
+    const dataplane = new BpfDataplane(config, [pod, underlay], onWarning);
+    try {
+      await dataplane.attach(dataplane.underlayProgram, underlayInterface);
+      if (links !== undefined) await dataplane.detachOtherMode(links);
+    } catch (error) {
+      dataplane.closeObjects();
+      throw error;
+    }
+    const retryMs = options.pendingRetryMs ?? 1_000;
+    if (retryMs > 0) {
+      dataplane.retryTimer = setInterval(() => {
+        if (dataplane.parked.size === 0) return;
+        dataplane.retryParked().catch((error: unknown) => dataplane.warn(error as Error));
+      }, retryMs);
+      dataplane.retryTimer.unref();
+    }
+    return dataplane;
+  }
+
+  // --- DataplaneOperations --------------------------------------------------------------------
+
+  update<T extends TableName>(table: T, entries: Entries<T>): Promise<void> {
+    return this.exclusive(async () => {
+      switch (table) {
+        case 'local':
+          for (const { key, entry } of entries as Entries<'local'>) {
+            await this.writeLocal(key, entry);
+          }
+          break;
+        case 'remote':
+          for (const { key, entry } of entries as Entries<'remote'>) this.writeRemote(key, entry);
+          break;
+        case 'vteps':
+          for (const { key, entry } of entries as Entries<'vteps'>) this.writeVtep(key, entry);
+          // The deletes of this table came first: what no update claimed goes now.
+          this.flushOrphans();
+          break;
+        default: {
+          const unknown: never = table;
+          throw new Error(`bpf dataplane: unknown table ${String(unknown)}`);
+        }
+      }
+    });
+  }
+
+  delete(table: TableName, keys: readonly string[]): Promise<void> {
+    return this.exclusive(() => {
+      for (const key of keys) this.remove(table, key);
+      if (this.orphans.size > 0) {
+        // No update of this table followed in this turn: the orphans go on the next one.
+        setImmediate(() => {
+          this.exclusive(() => this.flushOrphans()).catch(() => undefined);
+        });
+      }
+    });
+  }
+
+  prune(table: TableName, keep: (key: string) => boolean): Promise<number> {
+    return this.exclusive(() => {
+      this.flushOrphans();
+      const keys = [...this.keysOf(table)].filter((key) => !keep(key));
+      let removed = 0;
+      for (const key of keys) if (this.remove(table, key)) removed++;
+      this.flushOrphans();
+      this.stats.prunes += removed;
+      return removed;
+    });
+  }
+
+  read(): Promise<ForwardingTables> {
+    return this.exclusive(async () => {
+      this.flushOrphans();
+      await this.checkUnderlay();
+      const tables = emptyTables();
+      for (const [key, value] of this.maps.locals.entries()) {
+        const ip = decodeIpv4(key);
+        const written = this.locals.get(ip);
+        const ifindex =
+          written === undefined ? undefined : await this.checkPod(written.entry.interfaceName);
+        tables.local.set(ip, viewLocal(value, written?.entry, ifindex));
+      }
+      for (const [key, value] of this.maps.remotes.entries()) {
+        const ip = decodeIpv4(key);
+        tables.remote.set(ip, viewRemote(value, this.remotes.get(ip)));
+      }
+      const vtepValues = new Map(
+        this.maps.vteps.entries().map(([key, value]) => [decodeIpv4(key), value] as const),
+      );
+      for (const [key, entry] of viewVteps(vtepValues, this.vteps)) tables.vteps.set(key, entry);
+      return tables;
+    });
+  }
+
+  /** Releases the objects after the operation in flight; pins and attachments stay. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.retryTimer);
+    await this.tail;
+    this.closeObjects();
+  }
+
+  // --- beyond the interface -------------------------------------------------------------------
+
+  /** Counters of the programs, summed over CPUs. */
+  counters(): DataplaneCounters {
+    if (this.closed) throw new Error('bpf dataplane: closed');
+    return readCounters(this.maps);
+  }
+
+  /** Local endpoints waiting for their veth: pod IP → interface name. */
+  get parkedEntries(): ReadonlyMap<string, string> {
+    return new Map([...this.parked].map(([ip, entry]) => [ip, entry.interfaceName]));
+  }
+
+  /** Tries the parked local entries now; resolves with how many were written. */
+  retryParked(): Promise<number> {
+    return this.exclusive(async () => {
+      let written = 0;
+      for (const [ip, entry] of [...this.parked]) {
+        await this.writeLocal(ip, entry);
+        if (this.locals.has(ip)) written++;
+      }
+      return written;
+    });
+  }
+
+  /**
+   * Detaches Strata's programs from the underlay and from every pod veth in the namespace
+   * (teardown; the agent never does this itself). Call before close().
+   */
+  detachAll(): Promise<void> {
+    return this.exclusive(async () => {
+      const { underlayInterface, netns } = this.config;
+      const links = await listLinks(netns);
+      const names = new Set([
+        ...this.attached.keys(),
+        ...[...this.locals.values()].map((l) => l.entry.interfaceName),
+      ]);
+      for (const link of links) if (POD_INTERFACE.test(link.ifname)) names.add(link.ifname);
+      const present = new Map(links.map((link) => [link.ifname, link]));
+      for (const name of names) {
+        if (!present.has(name)) continue;
+        await this.podProgram.detachTc(name, 'ingress', { netns, ...TC_SLOT });
+        await this.podProgram.detachXdp(name, { netns });
+      }
+      const underlay = present.get(underlayInterface);
+      if (underlay !== undefined) {
+        if ((await tcPrograms(netns, underlayInterface, 'ingress')).some(isStrataTc)) {
+          await this.podProgram.detachTc(underlayInterface, 'ingress', { netns, ...TC_SLOT });
+        }
+        if (underlay.xdpProgram !== undefined && STRATA_XDP_PROGRAMS.has(underlay.xdpProgram)) {
+          await this.podProgram.detachXdp(underlayInterface, { netns });
+        }
+      }
+      this.attached.clear();
+    });
+  }
+
+  /** Removes the map pins and the pin directory if nothing else is in it (teardown). */
+  unpinAll(): void {
+    for (const name of Object.values(MAP_NAMES)) {
+      rmSync(join(this.config.pinDir, name), { force: true });
+    }
+    try {
+      rmdirSync(this.config.pinDir);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTEMPTY') throw error;
+    }
+  }
+
+  // --- tables ---------------------------------------------------------------------------------
+
+  private async writeLocal(ip: string, entry: LocalEndpointEntry): Promise<void> {
+    const where = `local ${ip}`;
+    let key: Buffer;
+    try {
+      key = encodeIpv4(ip);
+      localValue(entry, 0);
+    } catch (error) {
+      this.reject(where, (error as Error).message);
+      this.removeLocal(ip);
+      return;
+    }
+    const name = entry.interfaceName;
+    let ifindex = interfaceIndex(name, this.config.netns);
+    if (ifindex !== undefined && this.attached.get(name) !== ifindex) {
+      ifindex = await this.attachPod(name, ifindex);
+    }
+    if (ifindex === undefined) {
+      this.removeLocal(ip);
+      this.parked.set(ip, entry);
+      this.stats.parked = this.parked.size;
+      this.reportOnce(
+        where,
+        `interface ${name} of ${entry.uid} not found in ${this.config.netns ?? 'this network namespace'}: ` +
+          'its entry waits for it',
+      );
+      return;
+    }
+    this.maps.locals.update(key, localValue(entry, ifindex));
+    this.locals.set(ip, { entry, ifindex });
+    this.parked.delete(ip);
+    this.stats.parked = this.parked.size;
+    this.stats.updates++;
+    this.reported.delete(where);
+  }
+
+  private writeRemote(ip: string, entry: RemoteEndpointEntry): void {
+    const where = `remote ${ip}`;
+    let key: Buffer;
+    let value: Buffer;
+    try {
+      key = encodeIpv4(ip);
+      value = remoteValue(entry);
+    } catch (error) {
+      this.reject(where, (error as Error).message);
+      this.remove('remote', ip);
+      return;
+    }
+    this.maps.remotes.update(key, value);
+    this.remotes.set(ip, entry);
+    this.stats.updates++;
+    this.reported.delete(where);
+  }
+
+  private writeVtep(name: string, entry: VtepEntry): void {
+    const where = `vtep ${name}`;
+    let key: Buffer;
+    try {
+      if (name.startsWith(STALE_VTEP_PREFIX)) throw new Error(`not a node name`);
+      key = encodeIpv4(entry.address);
+    } catch (error) {
+      this.reject(where, (error as Error).message);
+      this.remove('vteps', name);
+      return;
+    }
+    const previous = this.vteps.get(name);
+    if (previous !== undefined && previous.address !== entry.address) {
+      this.release(name, previous.address);
+    }
+    this.maps.vteps.update(key, VTEP_VALUE);
+    this.vteps.set(name, entry);
+    let owners = this.owners.get(entry.address);
+    if (owners === undefined) this.owners.set(entry.address, (owners = new Set()));
+    owners.add(name);
+    this.orphans.delete(entry.address);
+    this.stats.updates++;
+    this.reported.delete(where);
+  }
+
+  /** Removes one key; true if the dataplane had it. A missing key is fine. */
+  private remove(table: TableName, key: string): boolean {
+    switch (table) {
+      case 'local':
+        return this.removeLocal(key);
+      case 'remote': {
+        const had = this.remotes.delete(key);
+        return this.deleteKey(this.maps.remotes, key) || had;
+      }
+      case 'vteps': {
+        if (key.startsWith(STALE_VTEP_PREFIX)) {
+          const address = key.slice(STALE_VTEP_PREFIX.length);
+          if (this.owners.has(address)) return false;
+          const mapKey = ipv4Key(address);
+          if (mapKey === undefined || this.maps.vteps.lookup(mapKey) === undefined) return false;
+          this.orphans.add(address);
+          return true;
+        }
+        const entry = this.vteps.get(key);
+        if (entry === undefined) return false;
+        this.vteps.delete(key);
+        this.release(key, entry.address);
+        return true;
+      }
+      default: {
+        const unknown: never = table;
+        throw new Error(`bpf dataplane: unknown table ${String(unknown)}`);
+      }
+    }
+  }
+
+  private removeLocal(ip: string): boolean {
+    const written = this.locals.delete(ip);
+    const parked = this.parked.delete(ip);
+    this.stats.parked = this.parked.size;
+    this.reported.delete(`local ${ip}`);
+    return this.deleteKey(this.maps.locals, ip) || written || parked;
+  }
+
+  /** `name` no longer claims `address`: the map entry goes with its last claimant. */
+  private release(name: string, address: string): void {
+    const owners = this.owners.get(address);
+    owners?.delete(name);
+    if (owners !== undefined && owners.size > 0) return;
+    this.owners.delete(address);
+    this.deleteKey(this.maps.vteps, address);
+  }
+
+  private flushOrphans(): void {
+    for (const address of this.orphans) {
+      if (!this.owners.has(address)) this.deleteKey(this.maps.vteps, address);
+    }
+    this.orphans.clear();
+  }
+
+  private deleteKey(map: BpfMap, address: string): boolean {
+    const key = ipv4Key(address);
+    if (key === undefined || !map.delete(key)) return false;
+    this.stats.deletes++;
+    return true;
+  }
+
+  /** Every key `read()` would report for `table`, parked locals included. */
+  private keysOf(table: TableName): Set<string> {
+    const mapKeys = (map: BpfMap) => map.keys().map((key) => decodeIpv4(key));
+    switch (table) {
+      case 'local':
+        return new Set([
+          ...this.locals.keys(),
+          ...this.parked.keys(),
+          ...mapKeys(this.maps.locals),
+        ]);
+      case 'remote':
+        return new Set([...this.remotes.keys(), ...mapKeys(this.maps.remotes)]);
+      case 'vteps': {
+        const keys = new Set<string>(this.vteps.keys());
+        for (const address of mapKeys(this.maps.vteps)) {
+          if (!this.owners.has(address)) keys.add(STALE_VTEP_PREFIX + address);
+        }
+        return keys;
+      }
+      default: {
+        const unknown: never = table;
+        throw new Error(`bpf dataplane: unknown table ${String(unknown)}`);
+      }
+    }
+  }
+
+  // --- attachments ----------------------------------------------------------------------------
+
+  private async attach(program: BpfProgram, ifname: string): Promise<void> {
+    const { mode, netns } = this.config;
+    if (mode === 'tc') await program.attachTc(ifname, 'ingress', { netns, ...TC_SLOT });
+    else await program.attachXdp(ifname, { netns, mode: 'native' });
+    this.stats.attaches++;
+  }
+
+  /** Attaches the pod program to `ifname`; its current ifindex, or undefined if it is gone. */
+  private async attachPod(ifname: string, ifindex: number): Promise<number | undefined> {
+    try {
+      await this.attach(this.podProgram, ifname);
+    } catch (error) {
+      if (error instanceof BpfError && error.code === 'ENODEV') {
+        this.attached.delete(ifname);
+        return undefined;
+      }
+      throw error;
+    }
+    this.attached.set(ifname, ifindex);
+    return ifindex;
+  }
+
+  /** The pod veth's current ifindex, with the program (re-)attached; undefined if it is gone. */
+  private async checkPod(ifname: string): Promise<number | undefined> {
+    const ifindex = interfaceIndex(ifname, this.config.netns);
+    return ifindex === undefined ? undefined : this.attachPod(ifname, ifindex);
+  }
+
+  private async checkUnderlay(): Promise<void> {
+    const { underlayInterface, underlayIfindex, netns } = this.config;
+    const ifindex = interfaceIndex(underlayInterface, netns);
+    if (ifindex !== underlayIfindex) {
+      this.reportOnce(
+        'underlay',
+        `underlay interface ${underlayInterface} is ` +
+          (ifindex === undefined ? 'gone' : `now ifindex ${ifindex}`) +
+          ` (the programs were loaded for ifindex ${underlayIfindex}): restart the agent`,
+      );
+      if (ifindex === undefined) return;
+    }
+    await this.attach(this.underlayProgram, underlayInterface);
+  }
+
+  /** Detaches the other mode's programs an earlier run left on the node's interfaces. */
+  private async detachOtherMode(links: readonly Link[]): Promise<void> {
+    const { mode, netns, underlayInterface } = this.config;
+    for (const link of links) {
+      const ours = link.ifname === underlayInterface || POD_INTERFACE.test(link.ifname);
+      if (!ours) continue;
+      if (mode === 'tc') {
+        if (link.xdpProgram !== undefined && STRATA_XDP_PROGRAMS.has(link.xdpProgram)) {
+          await this.podProgram.detachXdp(link.ifname, { netns });
+        }
+      } else if ((await tcPrograms(netns, link.ifname, 'ingress')).some(isStrataTc)) {
+        await this.podProgram.detachTc(link.ifname, 'ingress', { netns, ...TC_SLOT });
+      }
+    }
+  }
+
+  // --- plumbing -------------------------------------------------------------------------------
+
+  /** Runs `work` after every operation before it (operations never interleave). */
+  private exclusive<T>(work: () => T | Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('bpf dataplane: closed'));
+    const run = this.tail.then(work);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private closeObjects(): void {
+    for (const object of this.objects) object.close();
+  }
+
+  private reject(where: string, reason: string): void {
+    this.stats.rejected++;
+    this.reportOnce(where, `rejected: ${reason}`);
+  }
+
+  private reportOnce(where: string, problem: string): void {
+    if (this.reported.get(where) === problem) return;
+    this.reported.set(where, problem);
+    this.warn(new Error(`bpf dataplane: ${where}: ${problem}`));
+  }
+
+  private warn(error: Error): void {
+    this.onWarning(error);
+  }
+}
+
+function programsOf(mode: BpfMode) {
+  return mode === 'tc'
+    ? { pod: PROGRAMS.tcPodEgress, underlay: PROGRAMS.tcUnderlayIngress }
+    : { pod: PROGRAMS.xdpPodEgress, underlay: PROGRAMS.xdpUnderlayIngress };
+}
+
+function isStrataTc(program: string): boolean {
+  return STRATA_TC_PROGRAMS.has(program);
+}
+
+/** The interface's index in `netns`; undefined when it does not exist. */
+function interfaceIndex(ifname: string, netns: string | undefined): number | undefined {
+  try {
+    return ifindexOf(ifname, { netns });
+  } catch (error) {
+    if (error instanceof BpfError && error.code === 'ENODEV') return undefined;
+    throw error;
+  }
+}
+
+function ipv4Key(address: string): Buffer | undefined {
+  try {
+    return encodeIpv4(address);
+  } catch {
+    return undefined;
+  }
+}
+
+function defaultPodMtu(links: readonly Link[] | undefined, underlay: string): number {
+  const mtu = links?.find((link) => link.ifname === underlay)?.mtu ?? 0;
+  return mtu - VXLAN_OVERHEAD >= MIN_POD_MTU ? mtu - VXLAN_OVERHEAD : FALLBACK_POD_MTU;
+}
+
+function preparePinDir(pinDir: string): void {
+  if (!isAbsolute(pinDir)) {
+    throw new Error(`bpf dataplane: pin dir ${pinDir} must be an absolute path on bpffs`);
+  }
+  let existing = pinDir;
+  while (!existsSync(existing)) existing = dirname(existing);
+  if (!bpffsMounted(existing)) {
+    throw new Error(
+      `bpf dataplane: pin dir ${pinDir} is not on a bpffs mount (mount -t bpf bpf /sys/fs/bpf)`,
+    );
+  }
+  mkdirSync(pinDir, { recursive: true, mode: 0o700 });
+}
+
+/** dataplane/bpf/build of the checkout this file runs from (source or dist/). */
+function findObjectDir(): string {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'dataplane', 'bpf', 'build');
+    if (existsSync(join(candidate, PROGRAMS.tcPodEgress.object))) return candidate;
+    if (dirname(dir) === dir) {
+      throw new Error(
+        'bpf dataplane: no compiled BPF objects (dataplane/bpf/build): run make -C dataplane/bpf',
+      );
+    }
+  }
+}
