@@ -26,6 +26,8 @@ import { Signal } from '../support/relay-harness';
  */
 
 const NODES = ['node-1', 'node-2', 'node-3'];
+// Waits are on signals; this bounds them on a loaded machine.
+jest.setTimeout(30_000);
 
 describe('node agent', () => {
   let h: AgentHarness;
