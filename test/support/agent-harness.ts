@@ -21,6 +21,11 @@ import { SqliteEventStore, type RecordedEvent } from '@strata/eventstore';
 import { applyEvents, createForwardingState, digest } from '@strata/forwarding';
 import { startConfigService, type ConfigService } from '../../services/config/src/config-service';
 import { startIpamService } from '../../services/ipam/src/ipam-service';
+import {
+  startAnalyticsService,
+  type AnalyticsService,
+} from '../../services/analytics/src/analytics-service';
+import type { PropagationSettings } from '../../services/analytics/src/propagation/propagation-settings';
 import { NodeAgent, type NodeAgentOptions } from '../../services/agent/src/agent';
 import { MemoryDataplane } from '../../services/agent/src/dataplane';
 
@@ -37,6 +42,8 @@ export interface AgentHarness {
   readonly store: SqliteEventStore;
   readonly admin: NatsConnection;
   readonly client: CommandClient;
+  /** The analytics service, when the harness was asked for it. */
+  readonly analytics: AnalyticsService | undefined;
   /** Starts an in-process agent for `node` (VTEP 192.168.100.<n>) on a memory dataplane. */
   startAgent(node: string, options?: Partial<NodeAgentOptions>): Promise<StartedAgent>;
   /** The log's last position. */
@@ -53,7 +60,15 @@ export interface StartedAgent {
   stop(): Promise<void>;
 }
 
-export async function startAgentHarness(nodes: readonly string[]): Promise<AgentHarness> {
+export interface AgentHarnessOptions {
+  /** Also start the analytics service (before anything is appended), with these settings. */
+  readonly analytics?: Partial<PropagationSettings>;
+}
+
+export async function startAgentHarness(
+  nodes: readonly string[],
+  { analytics: analyticsSettings }: AgentHarnessOptions = {},
+): Promise<AgentHarness> {
   const dir = await mkdtemp(join(tmpdir(), 'strata-agent-'));
   const credentialsDir = join(dir, 'credentials');
   const credentials = await generateCredentials(credentialsDir, { nodes: [...nodes] });
@@ -72,6 +87,16 @@ export async function startAgentHarness(nodes: readonly string[]): Promise<Agent
     http: { port: 0, token: await loadHttpToken(credentialsDir) },
     logger: false,
   });
+  const analytics =
+    analyticsSettings === undefined
+      ? undefined
+      : await startAnalyticsService({
+          natsUrl: nats.url,
+          store,
+          credentials: await loadCredentials(credentialsDir, 'analytics'),
+          propagation: analyticsSettings,
+          logger: false,
+        });
   const relayConnection = await connectAs('relay', { dir: credentialsDir, servers: nats.url });
   const relay = await Relay.start({
     store,
@@ -91,6 +116,7 @@ export async function startAgentHarness(nodes: readonly string[]): Promise<Agent
     store,
     admin,
     client,
+    analytics,
     async startAgent(node, options = {}) {
       const connection = await connectAs(agentIdentity(node), {
         dir: credentialsDir,
@@ -135,6 +161,7 @@ export async function startAgentHarness(nodes: readonly string[]): Promise<Agent
       await logServer.close();
       await relay.stop();
       await relayConnection.close();
+      await analytics?.close();
       await config.close();
       await ipam.close();
       await store.close();

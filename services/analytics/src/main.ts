@@ -8,6 +8,7 @@ import { ANALYTICS_SERVICE, startAnalyticsService } from './analytics-service';
  */
 runServiceMain({
   name: ANALYTICS_SERVICE,
-  description: 'Strata analytics service: per-node flow reports and per-tier summaries',
+  description:
+    'Strata analytics service: per-node flow reports, per-tier summaries, propagation times',
   start: startAnalyticsService,
 });

@@ -68,4 +68,25 @@ export interface AgentStatus {
   };
   /** Where the agent resumed from at start: a checkpoint's position, or 0. */
   readonly resumedFrom: number;
+  /** The BPF dataplane's counters; absent for other dataplanes. */
+  readonly counters?: AgentDataplaneCounters;
+}
+
+/**
+ * Packets the BPF programs counted since their maps were created, summed over CPUs; counters at
+ * zero are left out. Names are those of dataplane/bpf/lib/maps.h (`spoofed_ip`, `encapsulated`).
+ */
+export interface AgentDataplaneCounters {
+  /** Dropped packets by reason. */
+  readonly drops: Readonly<Record<string, number>>;
+  /** Every other outcome: forwarded, encapsulated, passed to the kernel, ... */
+  readonly stats: Readonly<Record<string, number>>;
+  /** Forwarded packets and bytes per (source identity, destination identity, direction). */
+  readonly traffic: ReadonlyArray<{
+    readonly srcIdentity: number;
+    readonly dstIdentity: number;
+    readonly direction: string;
+    readonly packets: number;
+    readonly bytes: number;
+  }>;
 }

@@ -5,7 +5,7 @@ import {
   type EventFilter,
   type RecordedEvent,
 } from '@strata/eventstore';
-import { extractTraceContext, withSpan } from '@strata/telemetry';
+import { extractTraceContext, telemetryEnabled, withSpan } from '@strata/telemetry';
 import type { Msg, MsgHdrs, NatsConnection, NatsError, Subscription } from 'nats';
 import type { LogSource } from '../log/remote-log';
 import { ALL_EVENTS_SUBJECT } from '../subjects';
@@ -202,7 +202,8 @@ export class BusReader {
       this.stats.overflows += 1;
       this.resyncNeeded = true;
     }
-    this.queue.push({ message, headers: msg.headers });
+    // Headers hold only trace context, present when telemetry is on: decode them only then.
+    this.queue.push({ message, headers: telemetryEnabled() ? msg.headers : undefined });
     this.wake?.(true);
   }
 

@@ -1,13 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import type { RecordedEvent } from '@strata/eventstore';
-import { headers } from 'nats';
 import { RELAY_HEARTBEAT_SUBJECT } from '../subjects';
 import {
   MalformedBusMessage,
-  RelayHeader,
   decodeBusMessage,
   encodeEventMessage,
   encodeHeartbeat,
+  type OutgoingMessage,
 } from './codec';
 
 const event: RecordedEvent = {
@@ -24,22 +23,33 @@ const event: RecordedEvent = {
   data: { ip: '10.0.0.7', labels: { tier: 'web' } },
 };
 
+const decoder = new TextDecoder();
+const body = (out: OutgoingMessage) =>
+  JSON.parse(decoder.decode(out.data)) as Record<string, unknown>;
+const withBody = (out: OutgoingMessage, change: (b: Record<string, unknown>) => void) => {
+  const b = body(out);
+  change(b);
+  return { ...out, data: new TextEncoder().encode(JSON.stringify(b)) };
+};
+
 describe('bus codec', () => {
-  it('round-trips an event with its envelope in headers and its data as the body', () => {
+  it('round-trips an event with its sequence and envelope in a JSON body', () => {
     const out = encodeEventMessage(event, 7, 40);
     expect(out.subject).toBe('strata.ev.endpoint.pod.web-1');
-    expect(out.headers.get(RelayHeader.Seq)).toBe('7');
-    expect(out.headers.get(RelayHeader.Actor)).toBe('user:alice@example');
-    expect(out.headers.get(RelayHeader.CorrelationId)).toBe(
-      'corr%20100%25%20%C3%BCn%C3%AFcode%0Aline',
-    );
-    expect(JSON.parse(new TextDecoder().decode(out.data))).toEqual(event.data);
+    expect(out.headers).toBeUndefined(); // telemetry is off: no header block at all
+    expect(body(out)).toMatchObject({
+      seq: 7,
+      prev: 40,
+      actor: 'user:alice@example',
+      correlationId: 'corr 100% ünïcode\nline',
+      recordedAt: '2025-01-02T03:04:05.678Z',
+      data: event.data,
+    });
     expect(decodeBusMessage(out)).toEqual({ kind: 'event', seq: 7, prevPosition: 40, event });
   });
 
-  it('leaves empty metadata out', () => {
+  it('keeps empty metadata empty', () => {
     const out = encodeEventMessage({ ...event, actor: '', causationId: '' }, 1, 0);
-    expect(out.headers.has(RelayHeader.Actor)).toBe(false);
     const decoded = decodeBusMessage(out);
     expect(decoded.kind === 'event' && decoded.event.actor).toBe('');
   });
@@ -56,36 +66,27 @@ describe('bus codec', () => {
   });
 
   it.each([
-    ['no headers', (m: ReturnType<typeof encodeEventMessage>) => ({ ...m, headers: undefined })],
-    [
-      'a seq that is not an integer',
-      (m: ReturnType<typeof encodeEventMessage>) => {
-        m.headers.set(RelayHeader.Seq, '1e3');
-        return m;
-      },
-    ],
+    ['a seq that is not an integer', (m: OutgoingMessage) => withBody(m, (b) => (b.seq = '1e3'))],
     [
       'a previous position at or after the position',
-      (m: ReturnType<typeof encodeEventMessage>) => {
-        m.headers.set(RelayHeader.PrevPosition, '42');
-        return m;
-      },
+      (m: OutgoingMessage) => withBody(m, (b) => (b.prev = 42)),
     ],
     [
       'a subject of another stream',
-      (m: ReturnType<typeof encodeEventMessage>) => ({ ...m, subject: 'strata.ev.endpoint.other' }),
+      (m: OutgoingMessage) => ({ ...m, subject: 'strata.ev.endpoint.other' }),
     ],
     [
       'a body that is not JSON',
-      (m: ReturnType<typeof encodeEventMessage>) => ({ ...m, data: new TextEncoder().encode('{') }),
+      (m: OutgoingMessage) => ({ ...m, data: new TextEncoder().encode('{') }),
     ],
     [
-      'a stray percent sign',
-      (m: ReturnType<typeof encodeEventMessage>) => {
-        m.headers.set(RelayHeader.Actor, '100%');
-        return m;
-      },
+      'a body that is an array',
+      (m: OutgoingMessage) => ({ ...m, data: new TextEncoder().encode('[]') }),
     ],
+    ['a time that is not one', (m: OutgoingMessage) => withBody(m, (b) => (b.recordedAt = 'noon'))],
+    ['no data', (m: OutgoingMessage) => withBody(m, (b) => delete b.data)],
+    ['an empty event id', (m: OutgoingMessage) => withBody(m, (b) => (b.id = ''))],
+    ['invalid UTF-8', (m: OutgoingMessage) => ({ ...m, data: new Uint8Array([0x7b, 0xff, 0x7d]) })],
   ])('rejects %s', (_name, spoil) => {
     expect(() => decodeBusMessage(spoil(encodeEventMessage(event, 7, 40)))).toThrow(
       MalformedBusMessage,
@@ -93,10 +94,11 @@ describe('bus codec', () => {
   });
 
   it('rejects a heartbeat without a position', () => {
-    const h = headers();
-    h.set(RelayHeader.Seq, '3');
     expect(() =>
-      decodeBusMessage({ subject: RELAY_HEARTBEAT_SUBJECT, headers: h, data: new Uint8Array() }),
-    ).toThrow(/no Strata-Position header/);
+      decodeBusMessage({
+        subject: RELAY_HEARTBEAT_SUBJECT,
+        data: new TextEncoder().encode('{"seq":3,"relay":"r"}'),
+      }),
+    ).toThrow(/position undefined is not an integer/);
   });
 });

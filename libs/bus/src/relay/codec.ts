@@ -1,42 +1,27 @@
 import type { RecordedEvent } from '@strata/eventstore';
+import { telemetryEnabled } from '@strata/telemetry';
 import { headers as natsHeaders, type Msg, type MsgHdrs } from 'nats';
 import { RELAY_HEARTBEAT_SUBJECT, eventSubject } from '../subjects';
 
 /**
- * How one event travels on the bus. The body is the event's data as JSON (what the store
- * holds, readable with `nats sub`); the envelope travels in headers, so a consumer can route
- * or skip a message without parsing its body, and the reader rebuilds the exact RecordedEvent:
+ * How one event travels on the bus: a JSON body holding the dense sequence, the previous
+ * position and the whole envelope, on the subject of the event's stream:
  *
- *   Strata-Seq            dense 1-based index of the event in the global log
- *   Strata-Position       its global position
- *   Strata-Prev-Position  the position of the event before it in the global log (0 for the first)
- *   Strata-Event-Id, -Event-Type, -Schema-Version, -Stream, -Revision, -Recorded-At (ISO 8601)
- *   Strata-Correlation-Id, -Causation-Id, -Actor  (absent when empty)
- *   traceparent / tracestate (W3C, when telemetry is on)
+ *   strata.ev.<category>.<id>
+ *   {"seq":7,"prev":40,"id":"...","type":"EndpointCreated","schemaVersion":1,"stream":"...",
+ *    "revision":3,"position":42,"recordedAt":"2025-01-02T03:04:05.678Z","correlationId":"...",
+ *    "causationId":"...","actor":"...","data":{...}}
  *
- * Metadata strings are free text in the store, so they are percent-encoded for headers: every
- * byte outside printable ASCII, plus space and `%`, becomes `%XX` (UTF-8), so a plain
- * `user:alice@example` reads as itself.
+ * seq is the event's 1-based index in the global log, prev the position of the event before it
+ * (0 for the first). The subject still names the stream, so a consumer can subscribe to a
+ * category (`strata.ev.endpoint.>`) without parsing anything, and the body reads as it is in
+ * `nats sub`. NATS headers carry only W3C trace context (traceparent, tracestate), and only
+ * when telemetry is on: readers never decode a header block on the fan-out path (the client's
+ * header parsing cost more than the rest of the decode together, measured in bench/convergence).
  *
- * The heartbeat (`strata.ev.$heartbeat`, empty body) carries the relay's last published
- * Strata-Seq and Strata-Position and its holder id in Strata-Relay.
+ * The heartbeat (`strata.ev.$heartbeat`) body is {"seq":N,"position":P,"relay":"holder"}: the
+ * relay's last published event.
  */
-
-export const RelayHeader = {
-  Seq: 'Strata-Seq',
-  Position: 'Strata-Position',
-  PrevPosition: 'Strata-Prev-Position',
-  EventId: 'Strata-Event-Id',
-  EventType: 'Strata-Event-Type',
-  SchemaVersion: 'Strata-Schema-Version',
-  Stream: 'Strata-Stream',
-  Revision: 'Strata-Revision',
-  RecordedAt: 'Strata-Recorded-At',
-  CorrelationId: 'Strata-Correlation-Id',
-  CausationId: 'Strata-Causation-Id',
-  Actor: 'Strata-Actor',
-  Relay: 'Strata-Relay',
-} as const;
 
 /** Where a bus consumer (or the relay) stands: a global position and its dense sequence. */
 export interface BusCheckpoint {
@@ -65,7 +50,8 @@ export type BusMessage = BusEventMessage | HeartbeatMessage;
 
 export interface OutgoingMessage {
   readonly subject: string;
-  readonly headers: MsgHdrs;
+  /** Present only when telemetry is on (trace context goes there). */
+  readonly headers: MsgHdrs | undefined;
   readonly data: Uint8Array;
 }
 
@@ -81,7 +67,6 @@ export class MalformedBusMessage extends Error {
   }
 }
 
-const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -90,67 +75,79 @@ export function encodeEventMessage(
   seq: number,
   prevPosition: number,
 ): OutgoingMessage {
-  const h = natsHeaders();
-  h.set(RelayHeader.Seq, String(seq));
-  h.set(RelayHeader.Position, String(event.position));
-  h.set(RelayHeader.PrevPosition, String(prevPosition));
-  h.set(RelayHeader.EventId, event.id);
-  h.set(RelayHeader.EventType, event.type);
-  h.set(RelayHeader.SchemaVersion, String(event.schemaVersion));
-  h.set(RelayHeader.Stream, event.stream);
-  h.set(RelayHeader.Revision, String(event.revision));
-  h.set(RelayHeader.RecordedAt, event.recordedAt.toISOString());
-  setText(h, RelayHeader.CorrelationId, event.correlationId);
-  setText(h, RelayHeader.CausationId, event.causationId);
-  setText(h, RelayHeader.Actor, event.actor);
+  const body = {
+    seq,
+    prev: prevPosition,
+    id: event.id,
+    type: event.type,
+    schemaVersion: event.schemaVersion,
+    stream: event.stream,
+    revision: event.revision,
+    position: event.position,
+    recordedAt: event.recordedAt.toISOString(),
+    correlationId: event.correlationId,
+    causationId: event.causationId,
+    actor: event.actor,
+    data: event.data,
+  };
   return {
     subject: eventSubject(event.stream),
-    headers: h,
-    data: encoder.encode(JSON.stringify(event.data)),
+    headers: telemetryEnabled() ? natsHeaders() : undefined,
+    data: encoder.encode(JSON.stringify(body)),
   };
 }
 
 export function encodeHeartbeat(last: BusCheckpoint, relay: string): OutgoingMessage {
-  const h = natsHeaders();
-  h.set(RelayHeader.Seq, String(last.seq));
-  h.set(RelayHeader.Position, String(last.position));
-  h.set(RelayHeader.Relay, relay);
-  return { subject: RELAY_HEARTBEAT_SUBJECT, headers: h, data: EMPTY };
+  return {
+    subject: RELAY_HEARTBEAT_SUBJECT,
+    headers: undefined,
+    data: encoder.encode(JSON.stringify({ seq: last.seq, position: last.position, relay })),
+  };
 }
 
 /** Decodes a message received on `strata.ev.>`; throws MalformedBusMessage. */
-export function decodeBusMessage(msg: Pick<Msg, 'subject' | 'headers' | 'data'>): BusMessage {
+export function decodeBusMessage(msg: Pick<Msg, 'subject' | 'data'>): BusMessage {
   const { subject } = msg;
-  const h = msg.headers;
-  if (h === undefined) {
-    throw new MalformedBusMessage(subject, 'no headers');
-  }
   const fail = (reason: string): never => {
     throw new MalformedBusMessage(subject, reason);
   };
-  const required = (key: string): string => (h.has(key) ? h.get(key) : fail(`no ${key} header`));
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(decoder.decode(msg.data));
+  } catch (error) {
+    return fail(`body is not JSON: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return fail('body is not a JSON object');
+  }
+  const body = parsed as Record<string, unknown>;
   const integer = (key: string, min: number): number => {
-    const text = required(key);
-    const value = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
-    return Number.isSafeInteger(value) && value >= min
+    const value = body[key];
+    return typeof value === 'number' && Number.isSafeInteger(value) && value >= min
       ? value
-      : fail(`${key} ${JSON.stringify(text)} is not an integer >= ${min}`);
+      : fail(`${key} ${JSON.stringify(value)} is not an integer >= ${min}`);
+  };
+  const text = (key: string, allowEmpty: boolean): string => {
+    const value = body[key];
+    return typeof value === 'string' && (allowEmpty || value !== '')
+      ? value
+      : fail(`${key} is not ${allowEmpty ? 'a string' : 'a non-empty string'}`);
   };
   if (subject === RELAY_HEARTBEAT_SUBJECT) {
     return {
       kind: 'heartbeat',
-      seq: integer(RelayHeader.Seq, 0),
-      position: integer(RelayHeader.Position, 0),
-      relay: h.get(RelayHeader.Relay),
+      seq: integer('seq', 0),
+      position: integer('position', 0),
+      relay: text('relay', true),
     };
   }
-  const seq = integer(RelayHeader.Seq, 1);
-  const position = integer(RelayHeader.Position, 1);
-  const prevPosition = integer(RelayHeader.PrevPosition, 0);
+  const seq = integer('seq', 1);
+  const position = integer('position', 1);
+  const prevPosition = integer('prev', 0);
   if (prevPosition >= position) {
-    fail(`${RelayHeader.PrevPosition} ${prevPosition} is not before position ${position}`);
+    fail(`prev ${prevPosition} is not before position ${position}`);
   }
-  const stream = required(RelayHeader.Stream);
+  const stream = text('stream', false);
   let expectedSubject: string;
   try {
     expectedSubject = eventSubject(stream);
@@ -160,64 +157,29 @@ export function decodeBusMessage(msg: Pick<Msg, 'subject' | 'headers' | 'data'>)
   if (expectedSubject !== subject) {
     fail(`stream ${stream} belongs on ${expectedSubject}`);
   }
-  const recordedAt = new Date(required(RelayHeader.RecordedAt));
+  const recordedAt = new Date(text('recordedAt', false));
   if (Number.isNaN(recordedAt.getTime())) {
-    fail(`${RelayHeader.RecordedAt} is not a time`);
+    fail('recordedAt is not a time');
   }
-  let data: unknown;
-  try {
-    data = JSON.parse(decoder.decode(msg.data));
-  } catch (error) {
-    fail(`body is not JSON: ${(error as Error).message}`);
+  if (!('data' in body)) {
+    fail('data is missing');
   }
   return {
     kind: 'event',
     seq,
     prevPosition,
     event: {
-      id: required(RelayHeader.EventId),
-      type: required(RelayHeader.EventType),
-      schemaVersion: integer(RelayHeader.SchemaVersion, 1),
+      id: text('id', false),
+      type: text('type', false),
+      schemaVersion: integer('schemaVersion', 1),
       stream,
-      revision: integer(RelayHeader.Revision, 0),
+      revision: integer('revision', 0),
       position,
       recordedAt,
-      correlationId: getText(h, RelayHeader.CorrelationId, fail),
-      causationId: getText(h, RelayHeader.CausationId, fail),
-      actor: getText(h, RelayHeader.Actor, fail),
-      data,
+      correlationId: text('correlationId', true),
+      causationId: text('causationId', true),
+      actor: text('actor', true),
+      data: body.data,
     },
   };
-}
-
-// Printable ASCII except space and '%' stays as it is.
-const UNSAFE = /[^\x21-\x24\x26-\x7e]/u;
-const UNSAFE_ALL = /[^\x21-\x24\x26-\x7e]/gu;
-
-function setText(h: MsgHdrs, key: string, value: string): void {
-  if (value === '') {
-    return;
-  }
-  h.set(
-    key,
-    UNSAFE.test(value)
-      ? value.replace(UNSAFE_ALL, (ch) =>
-          Array.from(
-            encoder.encode(ch),
-            (b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`,
-          ).join(''),
-        )
-      : value,
-  );
-}
-
-function getText(h: MsgHdrs, key: string, fail: (reason: string) => never): string {
-  if (!h.has(key)) {
-    return '';
-  }
-  try {
-    return decodeURIComponent(h.get(key));
-  } catch {
-    return fail(`${key} is not percent-encoded UTF-8`);
-  }
 }

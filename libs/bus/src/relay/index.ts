@@ -8,7 +8,6 @@ export {
   type EventHandler,
 } from './bus-reader';
 export {
-  RelayHeader,
   START_OF_LOG,
   MalformedBusMessage,
   encodeEventMessage,

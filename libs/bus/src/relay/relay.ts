@@ -301,9 +301,15 @@ export class Relay {
         'strata.bus.seq': seq,
       },
     });
-    injectTraceContext(message.headers, trace.setSpan(context.active(), span));
+    if (message.headers !== undefined) {
+      injectTraceContext(message.headers, trace.setSpan(context.active(), span));
+    }
     try {
-      this.options.nc.publish(message.subject, message.data, { headers: message.headers });
+      this.options.nc.publish(
+        message.subject,
+        message.data,
+        message.headers === undefined ? undefined : { headers: message.headers },
+      );
       this.stats.published += 1;
     } catch (error) {
       if ((error as { code?: string }).code !== 'MAX_PAYLOAD_EXCEEDED') {
@@ -329,7 +335,7 @@ export class Relay {
     }
     const heartbeat = encodeHeartbeat(this.last, this.holder);
     try {
-      this.options.nc.publish(heartbeat.subject, heartbeat.data, { headers: heartbeat.headers });
+      this.options.nc.publish(heartbeat.subject, heartbeat.data);
       this.stats.heartbeats += 1;
     } catch (error) {
       this.report(error);
