@@ -254,7 +254,19 @@ export class NodeAgent {
         maxMs: summary.maxMs,
       },
       resumedFrom: this.resumedFrom,
+      ...this.dataplaneCounters(),
     };
+  }
+
+  private dataplaneCounters(): Pick<AgentStatus, 'counters'> {
+    const { dataplane } = this.options;
+    if (dataplane.counters === undefined || this.closed) return {};
+    try {
+      return { counters: dataplane.counters() };
+    } catch (error) {
+      this.warn(new Error(`reading dataplane counters: ${(error as Error).message}`));
+      return {};
+    }
   }
 
   /** Prometheus text: the propagation histogram and the agent's counters. */
@@ -279,7 +291,16 @@ export class NodeAgent {
         'Remote endpoints in the tables.',
         this.state.tables.remote.size,
       ),
+      this.closed ? '' : this.dataplaneMetrics(),
     ].join('');
+  }
+
+  private dataplaneMetrics(): string {
+    try {
+      return this.options.dataplane.metrics?.(this.options.node) ?? '';
+    } catch {
+      return ''; // the dataplane is closing
+    }
   }
 
   /** Re-reads the dataplane now and repairs what differs (what the periodic resync does). */

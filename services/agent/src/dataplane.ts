@@ -1,3 +1,4 @@
+import type { AgentDataplaneCounters } from '@strata/bus';
 import {
   copyTables,
   emptyTables,
@@ -31,6 +32,10 @@ export interface DataplaneOperations {
   prune(table: TableName, keep: (key: string) => boolean): Promise<number>;
   read(): Promise<ForwardingTables>;
   close(): Promise<void>;
+  /** What the dataplane counted (drops by reason, traffic per identity pair), where it counts. */
+  counters?(): AgentDataplaneCounters;
+  /** The same counters as Prometheus text, labelled with `node`. */
+  metrics?(node: string): string;
 }
 
 /** Writes a delta through `operations`: per table, deletes first (a moved IP frees its key). */

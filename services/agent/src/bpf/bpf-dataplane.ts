@@ -29,7 +29,7 @@ import {
   encodeNodeConfig,
 } from '../../../../dataplane/bpf/maps';
 import type { DataplaneOperations } from '../dataplane';
-import { readCounters, type DataplaneCounters } from './counters';
+import { countersToPrometheus, readCounters, type DataplaneCounters } from './counters';
 import { listLinks, tcPrograms, type Link } from './links';
 import {
   localValue,
@@ -378,6 +378,10 @@ export class BpfDataplane implements DataplaneOperations {
     return readCounters(this.maps);
   }
 
+  metrics(node: string): string {
+    return countersToPrometheus(node, this.counters());
+  }
+
   /** Local endpoints waiting for their veth: pod IP → interface name. */
   get parkedEntries(): ReadonlyMap<string, string> {
     return new Map([...this.parked].map(([ip, entry]) => [ip, entry.interfaceName]));
@@ -464,7 +468,8 @@ export class BpfDataplane implements DataplaneOperations {
       this.stats.parked = this.parked.size;
       this.reportOnce(
         where,
-        `interface ${name} of ${entry.uid} not found in ${this.config.netns ?? 'this network namespace'}: ` +
+        `interface ${name} of ${entry.uid} not found in ` +
+          `${this.config.netns ?? 'this network namespace'}: ` +
           'its entry waits for it',
       );
       return;

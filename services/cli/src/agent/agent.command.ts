@@ -2,12 +2,17 @@ import { agentIdentity, loadCredentials, RemoteLog } from '@strata/bus';
 import { assertDnsSubdomain, assertHostIpv4, parseMac } from '@strata/domain';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { CheckpointFile } from '../../../agent/src/checkpoint-file';
 import { MemoryDataplane, type DataplaneOperations } from '../../../agent/src/dataplane';
 import { NodeAgent } from '../../../agent/src/agent';
-import { natsConnectError } from '../errors';
+import {
+  BPF_MODES,
+  BpfDataplane,
+  type BpfMode,
+} from '../../../agent/src/bpf';
+import { CliError, natsConnectError } from '../errors';
 import { parseNatsUrls, parseNonEmpty, parsePort } from '../flags';
 import { runUntilSignalled } from '../server/lifecycle';
 import type { Component } from '../server/runtime';
@@ -19,7 +24,17 @@ export interface AgentCommandOptions {
   readonly nats: string[];
   readonly credentials?: string;
   readonly stateDir: string;
-  readonly dataplane: 'memory';
+  readonly dataplane: DataplaneKind;
+  /** BPF dataplane only: the node's network namespace (default the agent's own). */
+  readonly netns?: string;
+  /** BPF dataplane only (default ul0). */
+  readonly underlayInterface?: string;
+  /** BPF dataplane only (default /sys/fs/bpf/strata/<node>). */
+  readonly pinDir?: string;
+  /** BPF dataplane only (default tc). */
+  readonly mode?: BpfMode;
+  /** BPF dataplane only (default the underlay MTU - 50, else 1450). */
+  readonly podMtu?: number;
   readonly healthPort: number;
   readonly heartbeatMs: number;
   readonly resyncMs: number;
@@ -27,6 +42,18 @@ export interface AgentCommandOptions {
 }
 
 export const DEFAULT_AGENT_HEALTH_PORT = 7071;
+export const DATAPLANE_KINDS = ['memory', 'bpf'] as const;
+export type DataplaneKind = (typeof DATAPLANE_KINDS)[number];
+export const DEFAULT_UNDERLAY_INTERFACE = 'ul0';
+export const DEFAULT_PIN_ROOT = '/sys/fs/bpf/strata';
+/** The flags that only the BPF dataplane takes, by option name. */
+const BPF_ONLY_FLAGS = {
+  netns: '--netns',
+  underlayInterface: '--underlay-interface',
+  pinDir: '--pin-dir',
+  mode: '--mode',
+  podMtu: '--pod-mtu',
+} as const satisfies Partial<Record<keyof AgentCommandOptions, string>>;
 
 export function registerAgentCommand(program: Command): void {
   program
@@ -58,9 +85,34 @@ export function registerAgentCommand(program: Command): void {
       '.strata/agent',
     )
     .addOption(
-      new Option('--dataplane <kind>', 'what the agent programs')
-        .choices(['memory'])
+      new Option('--dataplane <kind>', 'what the agent programs: memory (tests) or bpf')
+        .choices(DATAPLANE_KINDS)
         .default('memory'),
+    )
+    .option(
+      '--netns <path>',
+      'bpf: the node’s network namespace, e.g. /run/netns/node-1 (default: the agent’s own)',
+      parseNetnsPath,
+    )
+    .option(
+      '--underlay-interface <name>',
+      `bpf: the underlay interface in the node’s namespace (default ${DEFAULT_UNDERLAY_INTERFACE})`,
+      parseInterfaceName,
+    )
+    .option(
+      '--pin-dir <dir>',
+      `bpf: where the maps are pinned, on bpffs (default ${DEFAULT_PIN_ROOT}/<node>)`,
+      parsePinDir,
+    )
+    .addOption(
+      new Option('--mode <mode>', 'bpf: attach mode (default tc; xdp for small packets)').choices(
+        BPF_MODES,
+      ),
+    )
+    .option(
+      '--pod-mtu <bytes>',
+      'bpf: every pod’s MTU (default: the underlay MTU - 50, or 1450 when unknown)',
+      parsePodMtu,
     )
     .addOption(
       new Option('--health-port <port>', '/healthz, /readyz and /metrics on 127.0.0.1 (0: any)')
@@ -73,6 +125,7 @@ export function registerAgentCommand(program: Command): void {
     )
     .addOption(durationOption('--checkpoint-ms <ms>', 'checkpoint at most this often', 5_000))
     .action(async (options: AgentCommandOptions) => {
+      checkDataplaneFlags(options);
       process.exit(await runAgent(options));
     });
 }
@@ -82,14 +135,27 @@ export async function runAgent(options: AgentCommandOptions): Promise<number> {
   const log = (line: string) => console.log(`strata agent ${options.node}: ${line}`);
   const stateDir = resolve(options.stateDir);
   let agent: NodeAgent | undefined;
+  let bpf: BpfDataplane | undefined;
   return runUntilSignalled({
     healthPort: options.healthPort,
     log,
     metrics: () => agent?.metrics() ?? '',
     async start(runtime) {
       await mkdir(stateDir, { recursive: true, mode: 0o700 });
-      const nc = await connectAgent(options);
-      const dataplane: DataplaneOperations = new MemoryDataplane();
+      let dataplane: DataplaneOperations;
+      if (options.dataplane === 'bpf') {
+        bpf = await openBpfDataplane(options, log);
+        dataplane = bpf;
+      } else {
+        dataplane = new MemoryDataplane();
+      }
+      let nc: NatsConnection;
+      try {
+        nc = await connectAgent(options);
+      } catch (error) {
+        await dataplane.close(); // pins and attachments stay: forwarding goes on
+        throw error;
+      }
       agent = await runtime
         .add(async () => {
           const started = await NodeAgent.start({
@@ -144,6 +210,49 @@ function agentComponent(
   };
 }
 
+/** The memory dataplane takes none of the BPF flags: say so rather than ignore them. */
+export function checkDataplaneFlags(options: AgentCommandOptions): void {
+  if (options.dataplane === 'bpf') return;
+  const given = Object.entries(BPF_ONLY_FLAGS).flatMap(([name, flag]) =>
+    options[name as keyof typeof BPF_ONLY_FLAGS] === undefined ? [] : [flag],
+  );
+  if (given.length > 0) {
+    throw new CliError(
+      'InvalidArgument',
+      `${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} only to --dataplane bpf ` +
+        `(this agent runs --dataplane ${options.dataplane})`,
+    );
+  }
+}
+
+async function openBpfDataplane(
+  options: AgentCommandOptions,
+  log: (line: string) => void,
+): Promise<BpfDataplane> {
+  const pinDir = options.pinDir ?? join(DEFAULT_PIN_ROOT, options.node);
+  try {
+    const dataplane = await BpfDataplane.open({
+      vtepAddress: options.vtepAddress,
+      vtepMac: options.vtepMac,
+      underlayInterface: options.underlayInterface ?? DEFAULT_UNDERLAY_INTERFACE,
+      netns: options.netns,
+      pinDir,
+      mode: options.mode ?? 'tc',
+      podMtu: options.podMtu,
+      onWarning: (error) => log(`warning: ${error.message}`),
+    });
+    const { config } = dataplane;
+    log(
+      `bpf dataplane: ${config.mode} on ${config.underlayInterface} (ifindex ` +
+        `${config.underlayIfindex}) in ${config.netns ?? 'the agent’s namespace'}, ` +
+        `maps under ${config.pinDir}, pod MTU ${config.podMtu}`,
+    );
+    return dataplane;
+  } catch (error) {
+    throw new CliError('DataplaneUnavailable', (error as Error).message, { cause: error });
+  }
+}
+
 async function connectAgent(options: AgentCommandOptions): Promise<NatsConnection> {
   const identity = agentIdentity(options.node);
   const credentials =
@@ -181,6 +290,36 @@ function parseWith<T>(parse: (value: string, what: string) => T) {
       throw new InvalidArgumentError((error as Error).message);
     }
   };
+}
+
+function parseNetnsPath(value: string): string {
+  if (!isAbsolute(value)) {
+    throw new InvalidArgumentError('a namespace path like /run/netns/node-1');
+  }
+  return value;
+}
+
+/** Linux interface names: 1-15 bytes, no '/', ':' or whitespace, not '.' or '..'. */
+function parseInterfaceName(value: string): string {
+  if (!/^[^\s/:]{1,15}$/.test(value) || value === '.' || value === '..') {
+    throw new InvalidArgumentError('an interface name: 1-15 characters without /, : or spaces');
+  }
+  return value;
+}
+
+function parsePinDir(value: string): string {
+  if (!isAbsolute(value)) {
+    throw new InvalidArgumentError('an absolute path on bpffs, like /sys/fs/bpf/strata/node-1');
+  }
+  return value;
+}
+
+function parsePodMtu(value: string): number {
+  const mtu = Number(value);
+  if (!/^[0-9]{1,5}$/.test(value) || mtu < 68 || mtu > 65_485) {
+    throw new InvalidArgumentError('an MTU in bytes, 68-65485');
+  }
+  return mtu;
 }
 
 function durationOption(flags: string, description: string, defaultMs: number): Option {

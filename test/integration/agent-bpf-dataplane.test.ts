@@ -1,0 +1,636 @@
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import type {
+  EndpointCreated,
+  EndpointDeleted,
+  NodeRegistered,
+  SegmentCreated,
+} from '@strata/domain';
+import { ifindexOf, openPinnedMap } from '@strata/dataplane';
+import {
+  createForwardingState,
+  diff,
+  digest,
+  emptyTables,
+  interfaceName,
+  placeholderIdentity,
+  sameEntry,
+  type ForwardingState,
+  type ForwardingTables,
+  type LocalEndpointEntry,
+  type RemoteEndpointEntry,
+} from '@strata/forwarding';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  MAP_NAMES,
+  decodeIpv4,
+  decodeLocalEndpoint,
+  decodeRemoteEndpoint,
+  decodeVtep,
+  encodeIpv4,
+  encodeLocalEndpoint,
+  encodeRemoteEndpoint,
+  encodeVtep,
+} from '../../dataplane/bpf/maps';
+import { bpfSkipReason, buildObjects } from '../../dataplane/bpf/testing/harness';
+import { BpfDataplane, type BpfDataplaneOptions } from '../../services/agent/src/bpf';
+import { writeDelta } from '../../services/agent/src/dataplane';
+import { Reconciler } from '../../services/agent/src/reconciler';
+
+/**
+ * The agent's BPF dataplane against the real kernel: its own network namespaces (sta-<pid>-*,
+ * deleted by name), its own pins (/sys/fs/bpf/sta-<pid>-node, removed), the Strata programs
+ * loaded and attached, desired tables from libs/forwarding written through DataplaneOperations.
+ *
+ *   pod netns (eth0 10.244.1.2/32) ── veth ── node netns (interfaceName('pod-a'), ul0 .1)
+ *                                                 │ ul0 veth
+ *   peer netns: ul0 192.168.200.2 + kernel VXLAN-GBP vx42 (10.244.2.2, "pod-b" on node-2)
+ */
+
+jest.setTimeout(60_000);
+
+const PREFIX = `sta-${process.pid}`;
+const NODE_NS = `${PREFIX}-node`;
+const POD_NS = `${PREFIX}-pod`;
+const PEER_NS = `${PREFIX}-peer`;
+const NAMESPACES = [POD_NS, PEER_NS, NODE_NS];
+const NODE_NETNS = `/run/netns/${NODE_NS}`;
+const PIN_DIR = `/sys/fs/bpf/${PREFIX}-node`;
+
+const SELF = 'node-1';
+const NODE1 = { vtepAddress: '192.168.200.1', vtepMac: '02:00:c0:a8:c8:01' };
+const NODE2 = { vtepAddress: '192.168.200.2', vtepMac: '02:00:c0:a8:c8:02' };
+const VNI = 42;
+const POD_A = { uid: 'pod-a', ip: '10.244.1.2', mac: '0a:58:0a:f4:01:02' };
+const POD_B = { uid: 'pod-b', ip: '10.244.2.2', mac: '0a:58:0a:f4:02:02' };
+const POD_C = { uid: 'pod-c', ip: '10.244.1.3', mac: '0a:58:0a:f4:01:03' };
+const WEB = { app: 'web' };
+const DB = { app: 'db' };
+const HOST_A = interfaceName(POD_A.uid);
+const HOST_C = interfaceName(POD_C.uid);
+
+const reason = bpfSkipReason();
+const suite = reason ? describe.skip : describe;
+if (reason) console.warn(`agent BPF dataplane tests skipped: ${reason}`);
+
+// --- the world -----------------------------------------------------------------------------
+
+function run(command: string, ...args: string[]): string {
+  return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+const ip = (...args: string[]) => run('ip', ...args);
+const inNetns = (ns: string, ...args: string[]) =>
+  run('nsenter', `--net=/run/netns/${ns}`, ...args);
+
+function buildNamespaces(): void {
+  for (const ns of NAMESPACES) {
+    ip('netns', 'add', ns);
+    // Quiet links: no IPv6 chatter in the counters.
+    inNetns(ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1');
+    inNetns(ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.default.disable_ipv6=1');
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+  }
+  // Underlay: node ul0 <-> peer ul0.
+  ip(
+    '-n',
+    NODE_NS,
+    'link',
+    'add',
+    'ul0',
+    'address',
+    NODE1.vtepMac,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    'ul0',
+    'address',
+    NODE2.vtepMac,
+    'netns',
+    PEER_NS,
+  );
+}
+
+function createPodVeth(pod: typeof POD_A, podNs: string | undefined): void {
+  const host = interfaceName(pod.uid);
+  const peer = podNs === undefined ? `${host}p` : 'eth0';
+  ip(
+    '-n',
+    NODE_NS,
+    'link',
+    'add',
+    host,
+    'address',
+    'ee:ee:ee:ee:ee:ee',
+    'type',
+    'veth',
+    'peer',
+    'name',
+    peer,
+    'address',
+    pod.mac,
+    ...(podNs === undefined ? [] : ['netns', podNs]),
+  );
+  ip('-n', NODE_NS, 'link', 'set', host, 'up');
+  ip('-n', podNs ?? NODE_NS, 'link', 'set', peer, 'up');
+}
+
+// --- desired tables from the fold -----------------------------------------------------------
+
+class Log {
+  private position = 0;
+  private readonly revisions = new Map<string, number>();
+
+  constructor(readonly state: ForwardingState) {}
+
+  append(stream: string, event: { type: string; data: unknown }): this {
+    const revision = (this.revisions.get(stream) ?? -1) + 1;
+    this.revisions.set(stream, revision);
+    this.state.apply({ stream, revision, position: ++this.position, ...event });
+    return this;
+  }
+}
+
+const segment = (): SegmentCreated => ({
+  type: 'SegmentCreated',
+  data: { segmentId: 'blue', name: 'blue', vni: VNI, subnets: ['10.244.0.0/16'], federated: false },
+});
+const node = (name: string, vtep: typeof NODE1): NodeRegistered => ({
+  type: 'NodeRegistered',
+  data: { name, ...vtep, registeredAt: '2024-05-01T12:00:00.000Z' },
+});
+const pod = (p: typeof POD_A, on: string, labels = WEB): EndpointCreated => ({
+  type: 'EndpointCreated',
+  data: { uid: p.uid, segmentId: 'blue', node: on, ip: p.ip, mac: p.mac, labels, kind: 'pod' },
+});
+const podDeleted = (p: typeof POD_A): EndpointDeleted => ({
+  type: 'EndpointDeleted',
+  data: { uid: p.uid },
+});
+
+function desiredLog(): Log {
+  return new Log(createForwardingState(SELF))
+    .append('segment-blue', segment())
+    .append(`node-${SELF}`, node(SELF, NODE1))
+    .append('node-node-2', node('node-2', NODE2))
+    .append('endpoint-pod-a', pod(POD_A, SELF))
+    .append('endpoint-pod-b', pod(POD_B, 'node-2', DB));
+}
+
+// --- what the kernel holds ----------------------------------------------------------------
+
+function pinned(name: string): Map<string, Buffer> {
+  const map = openPinnedMap(join(PIN_DIR, name));
+  try {
+    return new Map(map.entries().map(([key, value]) => [decodeIpv4(key), value] as const));
+  } finally {
+    map.close();
+  }
+}
+
+function pinnedMapId(name: string): number {
+  const map = openPinnedMap(join(PIN_DIR, name));
+  try {
+    return map.id;
+  } finally {
+    map.close();
+  }
+}
+
+function tamper(name: string, change: (map: ReturnType<typeof openPinnedMap>) => void): void {
+  const map = openPinnedMap(join(PIN_DIR, name));
+  try {
+    change(map);
+  } finally {
+    map.close();
+  }
+}
+
+/** Programs in the tc filters on dev's clsact ingress, in the node namespace: [name, id]. */
+function tcOn(dev: string): Array<[string, number]> {
+  const out = run('tc', '-n', NODE_NS, '-j', 'filter', 'show', 'dev', dev, 'ingress');
+  const filters = JSON.parse(out.trim() || '[]') as Array<{
+    options?: { prog?: { id: number; name: string } };
+  }>;
+  return filters.flatMap((f) =>
+    f.options?.prog ? [[f.options.prog.name, f.options.prog.id]] : [],
+  );
+}
+
+function xdpOn(dev: string): string | undefined {
+  const [link] = JSON.parse(ip('-n', NODE_NS, '-j', 'link', 'show', 'dev', dev)) as Array<{
+    xdp?: { prog?: { name: string } };
+  }>;
+  return link?.xdp?.prog?.name;
+}
+
+function ping(from: string, to: string): boolean {
+  try {
+    inNetns(from, 'ping', '-c', '1', '-W', '5', to);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const pings = new Set<ChildProcess>();
+
+/**
+ * Pings every 5 ms from `from` until stopped; resolves once the first reply came back. stop()
+ * interrupts it (SIGINT: ping prints its summary) and returns what it sent and got back.
+ */
+async function startPing(from: string, to: string) {
+  const child = spawn('nsenter', [`--net=/run/netns/${from}`, 'ping', '-i', '0.005', to], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  pings.add(child);
+  child.once('exit', () => pings.delete(child));
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('bytes from')) resolve();
+    });
+    child.once('exit', () => reject(new Error(`ping exited before a reply: ${out}`)));
+  });
+  return {
+    async stop(): Promise<{ transmitted: number; received: number }> {
+      // 'close': the process exited and its output is all read.
+      const exited = new Promise((resolve) => child.once('close', resolve));
+      child.kill('SIGINT');
+      await exited;
+      const summary = /(\d+) packets transmitted, (\d+) received/.exec(out);
+      if (summary === null) throw new Error(`no ping summary in: ${out}`);
+      return { transmitted: Number(summary[1]), received: Number(summary[2]) };
+    },
+  };
+}
+
+function expectSameTables(actual: ForwardingTables, expected: ForwardingTables): void {
+  expect(digest(actual)).toBe(digest(expected));
+}
+
+// --- the suite ------------------------------------------------------------------------------
+
+suite(`BpfDataplane in netns ${NODE_NS}`, () => {
+  const warnings: string[] = [];
+  const options: BpfDataplaneOptions = {
+    vtepAddress: NODE1.vtepAddress,
+    vtepMac: NODE1.vtepMac,
+    underlayInterface: 'ul0',
+    netns: NODE_NETNS,
+    pinDir: PIN_DIR,
+    pendingRetryMs: 0,
+    onWarning: (error) => warnings.push(error.message),
+  };
+  let dataplane: BpfDataplane;
+  const opened: BpfDataplane[] = [];
+  const open = async (overrides: Partial<BpfDataplaneOptions> = {}) => {
+    const next = await BpfDataplane.open({ ...options, ...overrides });
+    opened.push(next);
+    return next;
+  };
+  const log = desiredLog();
+  const state = log.state;
+
+  beforeAll(async () => {
+    buildObjects();
+    buildNamespaces();
+    createPodVeth(POD_A, POD_NS);
+    ip('-n', NODE_NS, 'addr', 'add', `${NODE1.vtepAddress}/24`, 'dev', 'ul0');
+    ip('-n', NODE_NS, 'link', 'set', 'ul0', 'up');
+    ip('-n', POD_NS, 'addr', 'add', `${POD_A.ip}/32`, 'dev', 'eth0');
+    ip('-n', POD_NS, 'route', 'add', '169.254.1.1', 'dev', 'eth0', 'scope', 'link');
+    ip('-n', POD_NS, 'route', 'add', 'default', 'via', '169.254.1.1', 'dev', 'eth0', 'onlink');
+    // The remote node: a kernel VXLAN-GBP device that answers as pod-b. fwmark_reflect puts
+    // the request's group policy id (skb->mark) on the echo reply, so the reply carries GBP.
+    ip('-n', PEER_NS, 'addr', 'add', `${NODE2.vtepAddress}/24`, 'dev', 'ul0');
+    ip('-n', PEER_NS, 'link', 'set', 'ul0', 'up');
+    ip(
+      '-n',
+      PEER_NS,
+      'link',
+      'add',
+      'vx42',
+      'address',
+      POD_B.mac,
+      'type',
+      'vxlan',
+      'id',
+      String(VNI),
+      'dstport',
+      '4789',
+      'local',
+      NODE2.vtepAddress,
+      'remote',
+      NODE1.vtepAddress,
+      'dev',
+      'ul0',
+      'gbp',
+    );
+    ip('-n', PEER_NS, 'link', 'set', 'vx42', 'up');
+    ip('-n', PEER_NS, 'addr', 'add', `${POD_B.ip}/32`, 'dev', 'vx42');
+    ip('-n', PEER_NS, 'route', 'add', '10.244.1.0/24', 'dev', 'vx42');
+    ip(
+      '-n',
+      PEER_NS,
+      'neigh',
+      'add',
+      POD_A.ip,
+      'lladdr',
+      POD_A.mac,
+      'dev',
+      'vx42',
+      'nud',
+      'permanent',
+    );
+    inNetns(PEER_NS, 'sysctl', '-q', '-w', 'net.ipv4.fwmark_reflect=1');
+    dataplane = await open();
+  });
+
+  afterAll(async () => {
+    for (const child of pings) child.kill('SIGKILL');
+    for (const each of opened) await each.close().catch(() => undefined);
+    for (const ns of NAMESPACES) {
+      if (existsSync(`/run/netns/${ns}`)) ip('netns', 'del', ns);
+    }
+    rmSync(PIN_DIR, { recursive: true, force: true });
+  });
+
+  it('loads the programs with the node configuration, pins the maps, attaches the underlay', () => {
+    expect(dataplane.kind).toBe('bpf');
+    expect(dataplane.config).toEqual({
+      mode: 'tc',
+      netns: NODE_NETNS,
+      pinDir: PIN_DIR,
+      underlayInterface: 'ul0',
+      underlayIfindex: ifindexOf('ul0', { netns: NODE_NETNS }),
+      podMtu: 1450, // ul0's 1500 - 50
+    });
+    for (const name of Object.values(MAP_NAMES)) expect(existsSync(join(PIN_DIR, name))).toBe(true);
+    expect(tcOn('ul0').map(([name]) => name)).toEqual(['tc_ul_ingress']);
+  });
+
+  it('writes the desired tables through the codecs and attaches to the pod veth', async () => {
+    await writeDelta(dataplane, diff(state.tables, emptyTables()));
+
+    const local = state.tables.local.get(POD_A.ip)!;
+    expect(decodeLocalEndpoint(pinned(MAP_NAMES.locals).get(POD_A.ip)!)).toEqual({
+      ifindex: ifindexOf(HOST_A, { netns: NODE_NETNS }),
+      vni: VNI,
+      identity: placeholderIdentity(WEB),
+      mac: POD_A.mac,
+    });
+    expect(local.interfaceName).toBe(HOST_A);
+    expect(decodeRemoteEndpoint(pinned(MAP_NAMES.remotes).get(POD_B.ip)!)).toEqual({
+      vtepAddress: NODE2.vtepAddress,
+      vni: VNI,
+      identity: placeholderIdentity(DB),
+      vtepMac: NODE2.vtepMac,
+      mac: POD_B.mac,
+    });
+    const vteps = pinned(MAP_NAMES.vteps);
+    expect([...vteps.keys()]).toEqual([NODE2.vtepAddress]);
+    expect(decodeVtep(vteps.get(NODE2.vtepAddress)!)).toEqual({ flags: 0 });
+    expect(tcOn(HOST_A).map(([name]) => name)).toEqual(['tc_pod_egress']);
+
+    // read() gives back exactly the desired tables: the reconciler sees nothing to do.
+    const read = await dataplane.read();
+    expectSameTables(read, state.tables);
+    expect(read.local.get(POD_A.ip)).toBe(local);
+  });
+
+  it('encapsulates a ping to a remote pod out of the underlay and delivers the reply', () => {
+    const before = dataplane.counters();
+    expect(ping(POD_NS, POD_B.ip)).toBe(true);
+    const after = dataplane.counters();
+    const grew = (stat: 'encapsulated' | 'decapsulated') =>
+      (after.stats[stat] ?? 0) - (before.stats[stat] ?? 0);
+    expect(grew('encapsulated')).toBeGreaterThanOrEqual(1);
+    expect(grew('decapsulated')).toBeGreaterThanOrEqual(1);
+    expect(after.traffic).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          srcIdentity: placeholderIdentity(WEB),
+          dstIdentity: placeholderIdentity(DB),
+          direction: 'from_pod',
+        }),
+        expect.objectContaining({
+          dstIdentity: placeholderIdentity(WEB),
+          direction: 'from_overlay',
+        }),
+      ]),
+    );
+    expect(after.drops).toEqual(before.drops);
+  });
+
+  it('reports drift and stale keys on read, and the reconciler repairs them', async () => {
+    tamper(MAP_NAMES.locals, (map) =>
+      map.update(
+        encodeIpv4(POD_A.ip),
+        encodeLocalEndpoint({
+          ifindex: ifindexOf(HOST_A, { netns: NODE_NETNS }),
+          vni: 43,
+          identity: placeholderIdentity(WEB),
+          mac: POD_A.mac,
+        }),
+      ),
+    );
+    tamper(MAP_NAMES.remotes, (map) =>
+      map.update(
+        encodeIpv4('10.244.9.9'),
+        encodeRemoteEndpoint({
+          vtepAddress: NODE2.vtepAddress,
+          vni: VNI,
+          identity: 7,
+          vtepMac: NODE2.vtepMac,
+          mac: '0a:58:0a:f4:09:09',
+        }),
+      ),
+    );
+    tamper(MAP_NAMES.vteps, (map) =>
+      map.update(encodeIpv4(NODE2.vtepAddress), encodeVtep({ flags: 1 })),
+    );
+
+    const read = await dataplane.read();
+    const local = read.local.get(POD_A.ip)!;
+    expect(local).toEqual({ ...state.tables.local.get(POD_A.ip), vni: 43 });
+    expect(read.remote.get(POD_B.ip)).toBe(state.tables.remote.get(POD_B.ip));
+    expect(read.remote.get('10.244.9.9')).toEqual({
+      uid: '',
+      node: '',
+      vtepAddress: NODE2.vtepAddress,
+      vtepMac: NODE2.vtepMac,
+      mac: '0a:58:0a:f4:09:09',
+      vni: VNI,
+      identity: 7,
+    });
+    expect(sameEntry(read.vteps.get('node-2')!, state.tables.vteps.get('node-2')!)).toBe(false);
+
+    // The agent's reconciler: a resync reads, diffs and writes only what is wrong.
+    const reconciler = new Reconciler({
+      state,
+      dataplane,
+      onApplied: () => undefined,
+      now: Date.now,
+    });
+    reconciler.requestResync();
+    await reconciler.flush();
+    reconciler.close();
+    expect(reconciler.stats).toMatchObject({ resyncs: 1, updates: 2, deletes: 1, drift: 3 });
+    expectSameTables(await dataplane.read(), state.tables);
+    expect(decodeLocalEndpoint(pinned(MAP_NAMES.locals).get(POD_A.ip)!).vni).toBe(VNI);
+    expect(pinned(MAP_NAMES.remotes).has('10.244.9.9')).toBe(false);
+    expect(decodeVtep(pinned(MAP_NAMES.vteps).get(NODE2.vtepAddress)!)).toEqual({ flags: 0 });
+  });
+
+  it('re-attaches a program removed behind its back when it reads', async () => {
+    run('tc', '-n', NODE_NS, 'filter', 'del', 'dev', HOST_A, 'ingress');
+    run('tc', '-n', NODE_NS, 'filter', 'del', 'dev', 'ul0', 'ingress');
+    expect(tcOn(HOST_A)).toEqual([]);
+    await dataplane.read();
+    expect(tcOn(HOST_A).map(([name]) => name)).toEqual(['tc_pod_egress']);
+    expect(tcOn('ul0').map(([name]) => name)).toEqual(['tc_ul_ingress']);
+  });
+
+  it('parks a local entry until its veth appears, then writes it', async () => {
+    const entry: LocalEndpointEntry = {
+      uid: POD_C.uid,
+      interfaceName: HOST_C,
+      mac: POD_C.mac,
+      vni: VNI,
+      identity: placeholderIdentity(WEB),
+    };
+    await dataplane.update('local', [{ key: POD_C.ip, entry }]);
+    expect(dataplane.parkedEntries).toEqual(new Map([[POD_C.ip, HOST_C]]));
+    expect(pinned(MAP_NAMES.locals).has(POD_C.ip)).toBe(false);
+    expect((await dataplane.read()).local.has(POD_C.ip)).toBe(false);
+    expect(warnings.some((w) => w.includes(HOST_C) && w.includes('waits'))).toBe(true);
+
+    createPodVeth(POD_C, undefined);
+    expect(await dataplane.retryParked()).toBe(1);
+    expect(dataplane.parkedEntries.size).toBe(0);
+    expect(decodeLocalEndpoint(pinned(MAP_NAMES.locals).get(POD_C.ip)!).ifindex).toBe(
+      ifindexOf(HOST_C, { netns: NODE_NETNS }),
+    );
+    expect(tcOn(HOST_C).map(([name]) => name)).toEqual(['tc_pod_egress']);
+    expect((await dataplane.read()).local.get(POD_C.ip)).toBe(entry);
+
+    // A veth re-created under the same name (new ifindex) is drift: the entry is rewritten.
+    ip('-n', NODE_NS, 'link', 'del', HOST_C);
+    createPodVeth(POD_C, undefined);
+    const drifted = (await dataplane.read()).local.get(POD_C.ip)!;
+    expect(drifted.interfaceName).toMatch(/^ifindex:\d+$/);
+    await dataplane.update('local', [{ key: POD_C.ip, entry }]);
+    expect(decodeLocalEndpoint(pinned(MAP_NAMES.locals).get(POD_C.ip)!).ifindex).toBe(
+      ifindexOf(HOST_C, { netns: NODE_NETNS }),
+    );
+  });
+
+  it('deletes and prunes; a missing key is fine', async () => {
+    await dataplane.delete('local', [POD_C.ip, '10.244.1.99']);
+    expect(pinned(MAP_NAMES.locals).has(POD_C.ip)).toBe(false);
+    await dataplane.delete('remote', ['10.244.9.9']);
+
+    const extra: RemoteEndpointEntry = { ...state.tables.remote.get(POD_B.ip)!, uid: 'pod-x' };
+    await dataplane.update('remote', [
+      { key: '10.244.2.10', entry: extra },
+      { key: '10.244.2.11', entry: extra },
+    ]);
+    expect(await dataplane.prune('remote', (key) => key === POD_B.ip)).toBe(2);
+    expect([...pinned(MAP_NAMES.remotes).keys()]).toEqual([POD_B.ip]);
+    expect(await dataplane.prune('remote', (key) => key === POD_B.ip)).toBe(0);
+  });
+
+  it('keeps a VTEP address two nodes share until the last of them goes', async () => {
+    const shared = { address: NODE2.vtepAddress, mac: NODE2.vtepMac };
+    await dataplane.update('vteps', [{ key: 'node-3', entry: shared }]);
+    await dataplane.delete('vteps', ['node-2']);
+    expect(pinned(MAP_NAMES.vteps).has(NODE2.vtepAddress)).toBe(true);
+    expect([...(await dataplane.read()).vteps.keys()]).toEqual(['node-3']);
+    await dataplane.delete('vteps', ['node-3']);
+    expect(pinned(MAP_NAMES.vteps).size).toBe(0);
+    await dataplane.update('vteps', [{ key: 'node-2', entry: state.tables.vteps.get('node-2')! }]);
+    expectSameTables(await dataplane.read(), state.tables);
+  });
+
+  it('survives a restart: pins, attachments and traffic stay; the resync deletes nothing', async () => {
+    const underlayProgram = tcOn('ul0')[0][1];
+    const mapIds = Object.values(MAP_NAMES).map(pinnedMapId);
+    // Traffic across the whole restart: stop, start, resync.
+    const traffic = await startPing(POD_NS, POD_B.ip);
+    await dataplane.close();
+
+    // The agent is down: the programs and maps stay, and so does forwarding.
+    expect(tcOn('ul0')).toEqual([['tc_ul_ingress', underlayProgram]]);
+    expect(ping(POD_NS, POD_B.ip)).toBe(true);
+
+    dataplane = await open();
+    expect(Object.values(MAP_NAMES).map(pinnedMapId)).toEqual(mapIds);
+    const [name, id] = tcOn('ul0')[0];
+    expect(name).toBe('tc_ul_ingress');
+    expect(id).not.toBe(underlayProgram); // replaced in place by the new run's program
+
+    // A new shadow: every entry is stale, keyed as the map holds it.
+    const read = await dataplane.read();
+    expect(read.local.get(POD_A.ip)).toMatchObject({ uid: '', mac: POD_A.mac, vni: VNI });
+    expect(read.remote.get(POD_B.ip)).toMatchObject({ uid: '', node: '', mac: POD_B.mac });
+    expect([...read.vteps.keys()]).toEqual([`@${NODE2.vtepAddress}`]);
+
+    const reconciler = new Reconciler({
+      state,
+      dataplane,
+      onApplied: () => undefined,
+      now: Date.now,
+    });
+    reconciler.requestResync();
+    await reconciler.flush();
+    reconciler.close();
+    // Everything was rewritten with the value it had; no key was ever removed.
+    expect(dataplane.stats.deletes).toBe(0);
+    expect(dataplane.stats.updates).toBe(3);
+    expectSameTables(await dataplane.read(), state.tables);
+    expect(tcOn(HOST_A).map(([n]) => n)).toEqual(['tc_pod_egress']);
+    const { transmitted, received } = await traffic.stop();
+    expect(transmitted).toBeGreaterThan(10);
+    // The one in flight when ping was interrupted may be unanswered; no other is.
+    expect(received).toBeGreaterThanOrEqual(transmitted - 1);
+
+    // The orphaned VTEP of a node that left while the agent was down goes after the write.
+    tamper(MAP_NAMES.vteps, (map) =>
+      map.update(encodeIpv4('192.168.200.9'), encodeVtep({ flags: 0 })),
+    );
+    const delta = diff(state.tables, await dataplane.read());
+    expect(delta.vteps.deletes).toEqual(['@192.168.200.9']);
+    await writeDelta(dataplane, delta);
+    await dataplane.read(); // the next operation runs after the deferred delete
+    expect([...pinned(MAP_NAMES.vteps).keys()]).toEqual([NODE2.vtepAddress]);
+  });
+
+  it('follows the fold when an endpoint goes', async () => {
+    log.append('endpoint-pod-b', podDeleted(POD_B));
+    await writeDelta(dataplane, diff(state.tables, await dataplane.read()));
+    expect(pinned(MAP_NAMES.remotes).size).toBe(0);
+    expectSameTables(await dataplane.read(), state.tables);
+  });
+
+  it('switches to XDP mode, then detaches and unpins everything', async () => {
+    await dataplane.close();
+    dataplane = await open({ mode: 'xdp' });
+    expect(xdpOn('ul0')).toBe('xdp_ul_ingress');
+    expect(tcOn('ul0')).toEqual([]);
+    await dataplane.update('local', [{ key: POD_A.ip, entry: state.tables.local.get(POD_A.ip)! }]);
+    expect(xdpOn(HOST_A)).toBe('xdp_pod_egress');
+    // The earlier run's tc program on the veth went when the XDP run opened.
+    expect(tcOn(HOST_A)).toEqual([]);
+
+    await dataplane.detachAll();
+    expect(xdpOn('ul0')).toBeUndefined();
+    expect(xdpOn(HOST_A)).toBeUndefined();
+    await dataplane.close();
+    dataplane.unpinAll();
+    expect(existsSync(PIN_DIR)).toBe(false);
+  });
+});
