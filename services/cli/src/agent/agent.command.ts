@@ -7,11 +7,7 @@ import { connect, type NatsConnection } from 'nats';
 import { CheckpointFile } from '../../../agent/src/checkpoint-file';
 import { MemoryDataplane, type DataplaneOperations } from '../../../agent/src/dataplane';
 import { NodeAgent } from '../../../agent/src/agent';
-import {
-  BPF_MODES,
-  BpfDataplane,
-  type BpfMode,
-} from '../../../agent/src/bpf';
+import { BPF_MODES, BpfDataplane, type BpfMode } from '../../../agent/src/bpf';
 import { CliError, natsConnectError } from '../errors';
 import { parseNatsUrls, parseNonEmpty, parsePort } from '../flags';
 import { runUntilSignalled } from '../server/lifecycle';
