@@ -40,7 +40,7 @@ describe('agent restart', () => {
         reported.notify();
       },
     });
-    await createSegment(h.client, 'blue', '10.2.0.0/16');
+    await createSegment(h.client, 'blue', '10.0.0.0/8');
     await h.client.execute(CONFIG.registerNode, {
       name: PEER,
       vtepAddress: '192.168.100.2',
@@ -60,7 +60,7 @@ describe('agent restart', () => {
       await Promise.all(
         Array.from({ length: n }, () => {
           const i = written++;
-          const ip = `10.2.${(i >> 8) & 255}.${i & 255}`;
+          const ip = `10.${2 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
           return h.store.append(
             `endpoint-w${i}`,
             [
@@ -73,7 +73,9 @@ describe('agent restart', () => {
                   segmentId: 'blue',
                   node: PEER,
                   ip,
-                  mac: `0a:58:0a:02:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
+                  mac: `0a:58:0a:${[2 + (i >> 16), (i >> 8) & 255, i & 255]
+                    .map((b) => b.toString(16).padStart(2, '0'))
+                    .join(':')}`,
                   labels: { app: `a${i % 7}` },
                 },
               },
@@ -136,7 +138,9 @@ describe('agent restart', () => {
     const before = await h.head();
     await writePods(10_000, 100);
     const head = await h.head();
-    expect(head - before).toBe(10_000);
+    // The 10,000 pods, and at most a heartbeat the stopping agent had in flight.
+    expect(head - before).toBeGreaterThanOrEqual(10_000);
+    expect(head - before).toBeLessThanOrEqual(10_001);
     const started = performance.now();
     child = AgentProcess.spawn(h, NODE);
     await waitApplied(head);
@@ -146,9 +150,13 @@ describe('agent restart', () => {
         `after the agent process started (from position ${after.resumedFrom}); ` +
         `reader ${JSON.stringify(after.reader)}`,
     );
-    expect(after.resumedFrom).toBe(before);
+    // A clean stop checkpoints what it folded: the log up to its stop, give or take what was
+    // still on the wire.
+    expect(after.resumedFrom).toBeLessThanOrEqual(before);
+    expect(after.resumedFrom).toBeGreaterThan(before - 100);
     // Everything it read came after its checkpoint: no relist of the earlier log.
-    expect(after.reader.delivered).toBeLessThanOrEqual(10_000 + 10);
+    // (The agent's own heartbeat may have added an event since.)
+    expect(after.reader.delivered).toBeLessThanOrEqual(after.position - after.resumedFrom);
     expect(after.reader.fromStore).toBeGreaterThan(0);
     expect(after.fold.applied + after.fold.ignored + after.fold.duplicates).toBeGreaterThan(before);
     expect(after.desiredDigest).toBe(await h.foldDigest(NODE));

@@ -85,6 +85,8 @@ export async function startAgentHarness(
     store,
     credentials: await loadCredentials(credentialsDir, 'config'),
     http: { port: 0, token: await loadHttpToken(credentialsDir) },
+    // Tests mark nodes down themselves; a watchdog on the real clock would race them.
+    liveness: { timeoutMs: 0 },
     logger: false,
   });
   const analytics =

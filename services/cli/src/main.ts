@@ -4,6 +4,7 @@ import { registerClientCommands } from './client';
 import { runDemo } from './demo/demo.command';
 import { describeError, formatCommanderOutput } from './errors';
 import { parseNonEmpty } from './flags';
+import { registerLabCommand } from './lab/lab.command';
 import { registerServerCommand } from './server/server.command';
 import { registerServiceCommand } from './server/service.command';
 
@@ -29,6 +30,7 @@ registerServerCommand(program);
 registerServiceCommand(program);
 registerAgentCommand(program);
 registerClientCommands(program);
+registerLabCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof CommanderError) {

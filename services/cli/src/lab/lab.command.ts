@@ -1,0 +1,109 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { print, type OutputFormat } from '../client/options';
+import { parseNonEmpty } from '../flags';
+import { DEFAULT_DATA_DIR } from '../server/server-file';
+import { labDown } from './lab-down';
+import { labExec } from './lab-exec';
+import { MAX_NODES, MAX_PODS_PER_NODE, type LabDataplane, type LabMode } from './lab-state';
+import { labStatus, statusTables } from './lab-status';
+import { labUp } from './lab-up';
+
+/**
+ * `strata lab up|exec|status|down`: a Strata cluster on one machine, every node and pod a
+ * network namespace, a real server and a real agent per node (see lab-up.ts). Each command
+ * finds the lab through `<data-dir>/lab-<name>/lab.json`.
+ */
+
+interface LabOptions {
+  readonly name: string;
+  readonly dataDir: string;
+}
+
+export function registerLabCommand(program: Command): void {
+  const lab = program
+    .command('lab')
+    .description('a cluster on one machine: each node and pod a network namespace, real agents')
+    // `lab exec <pod> ip -4 addr`: everything after the pod goes to the command, options too.
+    .enablePositionalOptions();
+
+  labCommand(lab, 'up', 'build the lab: underlay, nodes, server, agents, pods; wait until applied')
+    .addOption(new Option('--nodes <n>', `nodes, 1-${MAX_NODES}`).argParser(integer).default(2))
+    .addOption(
+      new Option('--pods <m>', `pods per node, 0-${MAX_PODS_PER_NODE}`)
+        .argParser(integer)
+        .default(2),
+    )
+    .addOption(
+      new Option('--mode <mode>', 'BPF attach mode of the agents')
+        .choices(['tc', 'xdp'])
+        .default('tc'),
+    )
+    .addOption(
+      new Option('--dataplane <kind>', 'what the agents program')
+        .choices(['bpf', 'memory'])
+        .default('bpf'),
+    )
+    .action(
+      async (
+        options: LabOptions & {
+          nodes: number;
+          pods: number;
+          mode: LabMode;
+          dataplane: LabDataplane;
+        },
+      ) => {
+        const state = await labUp(options, say(options.name));
+        say(options.name)(
+          `ready: ${state.nodes.length} nodes, ${state.pods.length} pods; ` +
+            `\`strata lab status --name ${state.name}\`, \`strata lab exec --name ${state.name} <pod> -- <cmd>\``,
+        );
+      },
+    );
+
+  labCommand(lab, 'exec', "run a command in a pod's network namespace (nsenter --net)")
+    .argument('<pod>', 'the pod, as `lab status` names it (n1p1)')
+    .argument('<command...>', 'the command and its arguments (after --)')
+    .passThroughOptions()
+    .action(async (pod: string, command: string[], options: LabOptions) => {
+      process.exitCode = await labExec({ ...options, pod, command });
+    });
+
+  labCommand(lab, 'status', 'nodes, agents (alive, applied position) and pods of the lab')
+    .addOption(
+      new Option('-o, --output <format>', 'output format')
+        .choices(['table', 'json'])
+        .default('table'),
+    )
+    .action(async (options: LabOptions & { output: OutputFormat }) => {
+      print(options, await labStatus(options), statusTables);
+    });
+
+  labCommand(lab, 'down', 'stop the agents and the server, delete the namespaces and pins').action(
+    async (options: LabOptions) => {
+      const removed = await labDown(options, say(options.name));
+      say(options.name)(removed === 0 ? 'nothing left to remove' : 'down');
+    },
+  );
+}
+
+function labCommand(lab: Command, name: string, description: string): Command {
+  return lab
+    .command(name)
+    .description(description)
+    .option('--name <name>', 'the lab (1-16 of a-z, 0-9 and inner -)', parseNonEmpty, 'lab')
+    .option(
+      '--data-dir <dir>',
+      'where lab-<name>/ (state, logs, the server data) lives',
+      parseNonEmpty,
+      process.env.STRATA_DATA_DIR ?? DEFAULT_DATA_DIR,
+    );
+}
+
+function say(name: string): (line: string) => void {
+  return (line) => console.log(`strata lab ${name}: ${line}`);
+}
+
+function integer(value: string): number {
+  if (!/^[0-9]{1,3}$/.test(value)) throw new InvalidArgumentError('an integer');
+  return Number(value);
+}
