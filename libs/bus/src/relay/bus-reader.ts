@@ -318,7 +318,13 @@ export class BusReader {
     source: Delivery['source'],
     parent: Context,
   ): Promise<void> {
-    if (matchesFilter(this.options.filter, event.stream, event.type)) {
+    if (!matchesFilter(this.options.filter, event.stream, event.type)) {
+      // Followed, not delivered.
+    } else if (!telemetryEnabled()) {
+      // The fan-out path: no span to describe, so no attributes to build.
+      await this.options.handler(event, { seq, source });
+      this.count(source);
+    } else {
       await withSpan(
         `${event.stream} process`,
         {
@@ -336,14 +342,18 @@ export class BusReader {
         parent,
         () => this.options.handler(event, { seq, source }),
       );
-      this.stats.delivered += 1;
-      if (source === 'bus') {
-        this.stats.fromBus += 1;
-      } else {
-        this.stats.fromStore += 1;
-      }
+      this.count(source);
     }
     this.last = { position: event.position, seq };
+  }
+
+  private count(source: Delivery['source']): void {
+    this.stats.delivered += 1;
+    if (source === 'bus') {
+      this.stats.fromBus += 1;
+    } else {
+      this.stats.fromStore += 1;
+    }
   }
 
   /** Waits for a bus message (true) or until `ms` pass in silence (false). */
