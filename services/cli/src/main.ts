@@ -1,9 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { registerAgentCommand } from './agent/agent.command';
 import { registerClientCommands } from './client';
-import { runDemo } from './demo/demo.command';
+import { registerDemoCommand } from './demo/demo.command';
 import { describeError, formatCommanderOutput } from './errors';
-import { parseNonEmpty } from './flags';
 import { registerLabCommand } from './lab/lab.command';
 import { registerServerCommand } from './server/server.command';
 import { registerServiceCommand } from './server/service.command';
@@ -17,15 +16,7 @@ const program = new Command('strata')
   })
   .showHelpAfterError('(add --help for usage)');
 
-program
-  .command('demo')
-  .description('append a few network events to the embedded store and replay the log as a table')
-  // Its own file: the demo's hand-written events must never mix with `strata server`'s log.
-  .option('--store <path>', 'SQLite event store file', parseNonEmpty, '.strata/demo.db')
-  .action(async (options: { store: string }) => {
-    await runDemo({ store: options.store }, (text) => console.log(text));
-  });
-
+registerDemoCommand(program);
 registerServerCommand(program);
 registerServiceCommand(program);
 registerAgentCommand(program);

@@ -11,6 +11,7 @@ import {
   type AgentStatus,
   type CommandSpec,
 } from '@strata/bus';
+import type { ReadAllOptions, RecordedEvent } from '@strata/eventstore';
 import type { NatsConnection } from 'nats';
 import { CliError, natsConnectError } from '../errors';
 
@@ -65,10 +66,15 @@ export class LabControl {
     }
   }
 
+  /** The log's events, read through the relays (`strata.log.read`). */
+  readLog(options: ReadAllOptions = {}): AsyncIterable<RecordedEvent> {
+    return new RemoteLog({ nc: this.nc }).readAll(options);
+  }
+
   /** The position of the log's last event, read through the relays (`strata.log.read`). */
   async logHead(atLeast = 0): Promise<number> {
     let head = atLeast;
-    for await (const event of new RemoteLog({ nc: this.nc }).readAll({ after: atLeast })) {
+    for await (const event of this.readLog({ after: atLeast })) {
       head = event.position;
     }
     return head;

@@ -26,6 +26,8 @@ const STOP_TIMEOUT_MS = 10_000;
 export interface LabDownOptions {
   readonly name: string;
   readonly dataDir: string;
+  /** Keep the processes' logs in the lab dir (for a look at why something failed). */
+  readonly keepLogs?: boolean;
 }
 
 /**
@@ -60,7 +62,7 @@ export async function labDown(
       server: null,
     },
     log,
-    { keepLogs: false },
+    { keepLogs: options.keepLogs ?? false },
   );
   return removed;
 }
