@@ -2,8 +2,10 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { print, type OutputFormat } from '../client/options';
 import { parseNonEmpty } from '../flags';
 import { DEFAULT_DATA_DIR } from '../server/server-file';
+import { labAgentRestart } from './lab-agent';
 import { labDown } from './lab-down';
 import { labExec } from './lab-exec';
+import { labPodDelete } from './lab-pod';
 import { MAX_NODES, MAX_PODS_PER_NODE, type LabDataplane, type LabMode } from './lab-state';
 import { labStatus, statusTables } from './lab-status';
 import { labUp } from './lab-up';
@@ -76,6 +78,21 @@ export function registerLabCommand(program: Command): void {
     )
     .action(async (options: LabOptions & { output: OutputFormat }) => {
       print(options, await labStatus(options), statusTables);
+    });
+
+  const pod = lab.command('pod').description("the lab's pods");
+  labCommand(pod, 'delete', 'delete a pod: its endpoint, then (once applied) its namespace and IP')
+    .argument('<pod>', 'the pod, as `lab status` names it (n1p1)')
+    .action(async (name: string, options: LabOptions) => {
+      const head = await labPodDelete({ ...options, pod: name }, say(options.name));
+      say(options.name)(`pod ${name} deleted; every agent applied the log up to ${head}`);
+    });
+
+  const agent = lab.command('agent').description("the lab's node agents");
+  labCommand(agent, 'restart', "restart a node's agent as `lab up` started it; wait until applied")
+    .argument('<node>', 'the node (n1)')
+    .action(async (node: string, options: LabOptions) => {
+      await labAgentRestart({ ...options, node }, say(options.name));
     });
 
   labCommand(lab, 'down', 'stop the agents and the server, delete the namespaces and pins').action(
