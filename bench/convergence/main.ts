@@ -1,7 +1,7 @@
 /**
  * bench/convergence: how fast a change reaches every node's dataplane, and what an agent costs.
  *
- * One run, several fleet sizes side by side (AGENTS_LIST, default "10,100"): for each, a fresh
+ * One run, several fleet sizes side by side (AGENTS_LIST, default "10,50,100"): for each, a fresh
  * SQLite log holding ENDPOINTS pods spread over the fleet's nodes, the relay publishing it on a
  * real nats-server, and that many NodeAgents (the real agent: bus reader, fold, reconciler,
  * applied reports; memory dataplane), each on its own NATS connection, in WORKERS worker
@@ -15,7 +15,7 @@
  * divided by their remote endpoints. CPU is process time (agents, relay, store, load generator
  * in one process) and nats-server's, in cores over the churn window.
  *
- *   npm run bench:convergence   (AGENTS_LIST=10,100 ENDPOINTS=50000 RATE=500 SECONDS=20 WORKERS=2)
+ *   npm run bench:convergence   (AGENTS_LIST=10,50,100 ENDPOINTS=50000 RATE=500 SECONDS=20 WORKERS=2)
  */
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,7 +40,7 @@ const ENDPOINTS = positiveInt('ENDPOINTS', 50_000);
 const RATE = positiveInt('RATE', 500);
 const SECONDS = positiveInt('SECONDS', 20);
 const WORKERS = positiveInt('WORKERS', 2);
-const AGENTS_LIST = (process.env.AGENTS_LIST ?? '10,100').split(',').map((n) => {
+const AGENTS_LIST = (process.env.AGENTS_LIST ?? '10,50,100').split(',').map((n) => {
   const value = Number(n);
   if (!Number.isInteger(value) || value < 1) throw new Error(`AGENTS_LIST: ${n} is not a count`);
   return value;
@@ -62,6 +62,8 @@ interface Figures {
   bytesPerRemote: number;
   processCores: number;
   natsCores: number;
+  /** Process CPU per (change, agent) delivery over the churn window, µs. */
+  cpuPerDeliveryUs: number;
   setupSeconds: number;
 }
 
@@ -354,6 +356,7 @@ async function runScenario(agentCount: number): Promise<Figures> {
       bytesPerRemote: remoteEntries === 0 ? Number.NaN : heapBytes / remoteEntries,
       processCores,
       natsCores,
+      cpuPerDeliveryUs: (cpu.user + cpu.system) / (changes.length * agentCount),
       setupSeconds,
     };
   } finally {
@@ -394,6 +397,7 @@ async function main(): Promise<void> {
         'bytes/remote endpoint',
         'CPU cores (process)',
         'CPU cores (nats)',
+        'CPU µs/delivery',
         'setup s',
       ],
       results.map((r) => [
@@ -408,6 +412,7 @@ async function main(): Promise<void> {
         Number.isNaN(r.bytesPerRemote) ? '-' : formatRate(r.bytesPerRemote),
         r.processCores.toFixed(2),
         r.natsCores.toFixed(2),
+        r.cpuPerDeliveryUs.toFixed(1),
         r.setupSeconds.toFixed(0),
       ]),
     ),

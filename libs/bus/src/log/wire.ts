@@ -98,25 +98,27 @@ export function parseLogPage(
   return { events, last, end: page.end };
 }
 
-function parseWireEvent(value: unknown, path: string): RecordedEvent {
+/** A WireEvent read back (fields beyond the envelope are ignored); throws ValidationError. */
+export function parseWireEvent(value: unknown, path: string): RecordedEvent {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw invalid(path, 'must be an event object');
   }
   const event = value as Record<string, unknown>;
+  const at = (field: string): string => (path === '' ? field : `${path}.${field}`);
   const text = (field: string, allowEmpty: boolean): string => {
     const item = event[field];
     if (typeof item !== 'string' || (!allowEmpty && item === '')) {
-      throw invalid(`${path}.${field}`, 'must be a non-empty string');
+      throw invalid(at(field), 'must be a non-empty string');
     }
     return item;
   };
   const count = (field: string, min: number): number =>
-    integer({ min, max: Number.MAX_SAFE_INTEGER }).parse(event[field], `${path}.${field}`);
+    integer({ min, max: Number.MAX_SAFE_INTEGER }).parse(event[field], at(field));
   const recordedAt = new Date(text('recordedAt', false));
   if (Number.isNaN(recordedAt.getTime())) {
-    throw invalid(`${path}.recordedAt`, 'must be an ISO 8601 time');
+    throw invalid(at('recordedAt'), 'must be an ISO 8601 time');
   }
-  if (!('data' in event)) throw invalid(`${path}.data`, 'is missing');
+  if (!('data' in event)) throw invalid(at('data'), 'is missing');
   return {
     id: text('id', false),
     type: text('type', false),

@@ -1,6 +1,8 @@
 import type { RecordedEvent } from '@strata/eventstore';
 import { telemetryEnabled } from '@strata/telemetry';
 import { headers as natsHeaders, type Msg, type MsgHdrs } from 'nats';
+import { ValidationError } from '../commands/schema';
+import { parseWireEvent, toWireEvent } from '../log/wire';
 import { RELAY_HEARTBEAT_SUBJECT, eventSubject } from '../subjects';
 
 /**
@@ -75,21 +77,7 @@ export function encodeEventMessage(
   seq: number,
   prevPosition: number,
 ): OutgoingMessage {
-  const body = {
-    seq,
-    prev: prevPosition,
-    id: event.id,
-    type: event.type,
-    schemaVersion: event.schemaVersion,
-    stream: event.stream,
-    revision: event.revision,
-    position: event.position,
-    recordedAt: event.recordedAt.toISOString(),
-    correlationId: event.correlationId,
-    causationId: event.causationId,
-    actor: event.actor,
-    data: event.data,
-  };
+  const body = { seq, prev: prevPosition, ...toWireEvent(event) };
   return {
     subject: eventSubject(event.stream),
     headers: telemetryEnabled() ? natsHeaders() : undefined,
@@ -142,44 +130,25 @@ export function decodeBusMessage(msg: Pick<Msg, 'subject' | 'data'>): BusMessage
     };
   }
   const seq = integer('seq', 1);
-  const position = integer('position', 1);
   const prevPosition = integer('prev', 0);
-  if (prevPosition >= position) {
-    fail(`prev ${prevPosition} is not before position ${position}`);
+  let event: RecordedEvent;
+  try {
+    event = parseWireEvent(body, '');
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    return fail(error.message);
   }
-  const stream = text('stream', false);
+  if (prevPosition >= event.position) {
+    fail(`prev ${prevPosition} is not before position ${event.position}`);
+  }
   let expectedSubject: string;
   try {
-    expectedSubject = eventSubject(stream);
+    expectedSubject = eventSubject(event.stream);
   } catch (error) {
     return fail((error as Error).message);
   }
   if (expectedSubject !== subject) {
-    fail(`stream ${stream} belongs on ${expectedSubject}`);
+    fail(`stream ${event.stream} belongs on ${expectedSubject}`);
   }
-  const recordedAt = new Date(text('recordedAt', false));
-  if (Number.isNaN(recordedAt.getTime())) {
-    fail('recordedAt is not a time');
-  }
-  if (!('data' in body)) {
-    fail('data is missing');
-  }
-  return {
-    kind: 'event',
-    seq,
-    prevPosition,
-    event: {
-      id: text('id', false),
-      type: text('type', false),
-      schemaVersion: integer('schemaVersion', 1),
-      stream,
-      revision: integer('revision', 0),
-      position,
-      recordedAt,
-      correlationId: text('correlationId', true),
-      causationId: text('causationId', true),
-      actor: text('actor', true),
-      data: body.data,
-    },
-  };
+  return { kind: 'event', seq, prevPosition, event };
 }

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CliError } from '../errors';
+import { readJsonFile, writeJsonFile } from '../json-file';
 
 /**
  * A lab's names and its state file, `<data-dir>/lab-<name>/lab.json`: what `lab up` made
@@ -143,28 +142,14 @@ export interface LabState {
 
 /** Writes the state atomically (temp file, then rename): a reader never sees half of it. */
 export async function writeState(state: LabState): Promise<void> {
-  const path = stateFilePath(state.dir);
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(temp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-  await rename(temp, path);
+  await writeJsonFile(stateFilePath(state.dir), state, 0o600);
 }
 
 /** The lab's state, or undefined when it has no state file. */
 export async function readState(dir: string): Promise<LabState | undefined> {
   const path = stateFilePath(dir);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new CliError('Unreadable', `cannot read ${path}: ${(error as Error).message}`);
-  }
-  let state: Partial<LabState>;
-  try {
-    state = JSON.parse(text) as Partial<LabState>;
-  } catch {
-    throw new CliError('Malformed', `${path} is not JSON`);
-  }
+  const state = await readJsonFile<LabState>(path);
+  if (state === undefined) return undefined;
   if (
     state.version !== 1 ||
     typeof state.name !== 'string' ||

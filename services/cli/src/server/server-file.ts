@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CliError } from '../errors';
+import { readJsonFile, writeJsonFile } from '../json-file';
 
 /**
  * `<data-dir>/server.json`: how the CLI finds a running `strata server` (its NATS URL, its
@@ -39,28 +39,14 @@ export function serverFilePath(dataDir: string): string {
 
 /** Writes the file atomically (temp file, then rename), so a reader never sees half of it. */
 export async function writeServerInfo(dataDir: string, info: ServerInfo): Promise<void> {
-  const path = serverFilePath(dataDir);
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(temp, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o644, flag: 'wx' });
-  await rename(temp, path);
+  await writeJsonFile(serverFilePath(dataDir), info, 0o644);
 }
 
 /** The running server's info, or undefined when there is no file. */
 export async function readServerInfo(dataDir: string): Promise<ServerInfo | undefined> {
   const path = serverFilePath(dataDir);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new CliError('Unreadable', `cannot read ${path}: ${(error as Error).message}`);
-  }
-  let info: Partial<ServerInfo>;
-  try {
-    info = JSON.parse(text) as Partial<ServerInfo>;
-  } catch {
-    throw new CliError('Malformed', `${path} is not JSON; remove it if no server is running`);
-  }
+  const info = await readJsonFile<ServerInfo>(path, '; remove it if no server is running');
+  if (info === undefined) return undefined;
   if (
     !Number.isSafeInteger(info.pid) ||
     typeof info.natsUrl !== 'string' ||
