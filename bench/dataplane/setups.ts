@@ -129,9 +129,8 @@ async function applyKernelVxlan(lab: Lab): Promise<Applied> {
  * delta from empty to the tables that node's fold of the events gives.
  *
  * XDP mode also needs, per dataplane/bpf/README.md, pods with tx checksum offload off and GRO
- * on (a veth needs NAPI to take redirected frames). That is not enough for the frames Strata
- * answers with XDP_TX (ARP for the gateway): veth_xdp_flush() wakes the peer's NAPI only if the
- * peer runs an XDP program, so the pods get xdp_pass on eth0 as well (see xdp_pass.bpf.c).
+ * on (a veth needs NAPI to take redirected frames). The pods also get xdp_pass on eth0: it was
+ * needed while Strata answered ARP with XDP_TX (README), and stays so figures stay comparable.
  */
 async function applyStrata(lab: Lab, objects: BenchObjects, mode: BpfMode): Promise<Applied> {
   const dataplanes: BpfDataplane[] = [];

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * xdp_pod_egress: native XDP on a pod's host-side veth, the XDP mode's pod side. The same rules
- * as tc_pod_egress (lib/pod.h); encapsulation is bpf_xdp_adjust_head, replies are XDP_TX, and
- * delivery is bpf_redirect (a veth peer needs an XDP program or GRO to take them). An XDP
+ * as tc_pod_egress (lib/pod.h); encapsulation is bpf_xdp_adjust_head, and replies (ARP, ICMP
+ * fragmentation needed) and delivery are bpf_redirect (a veth peer needs an XDP program or GRO
+ * to take them). Replies are not XDP_TX: after XDP_TX a veth wakes its peer only if the peer
+ * runs an XDP program (veth_xdp_flush), so with GRO alone a pod would never see its ARP answer;
+ * a redirect back to the ingress veth takes the GRO path like any delivery. An XDP
  * program on a veth turns TSO/GSO off on its peer, so pods send MTU-sized frames; the pod must
  * also run with tx checksum offload off, because a frame that reaches XDP with a partial
  * checksum leaves the node without one.
@@ -39,7 +42,7 @@ static __always_inline int xdp_frag_needed(struct xdp_md *ctx)
 	rc = frag_needed_write((void *)(long)ctx->data, (void *)(long)ctx->data_end, &reply);
 	if (rc < 0)
 		return rc;
-	return XDP_TX;
+	return bpf_redirect(ctx->ingress_ifindex, 0);
 }
 
 SEC("xdp")
@@ -66,7 +69,7 @@ int xdp_pod_egress(struct xdp_md *ctx)
 		rc = xdp_encap(ctx, &route);
 		break;
 	case STRATA_POD_REPLY:
-		rc = XDP_TX;
+		rc = bpf_redirect(ctx->ingress_ifindex, 0);
 		break;
 	case STRATA_POD_FRAG_NEEDED:
 		rc = xdp_frag_needed(ctx);

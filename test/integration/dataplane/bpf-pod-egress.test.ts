@@ -13,7 +13,6 @@ import {
   XDP_DROP,
   XDP_PASS,
   XDP_REDIRECT,
-  XDP_TX,
   bpfSkipReason,
   buildObjects,
   expectedSourcePort,
@@ -92,7 +91,7 @@ const MODES: Readonly<Record<'tc' | 'xdp', Mode>> = {
   xdp: {
     program: 'xdpPodEgress',
     pod1Ifindex: 1,
-    actions: { redirect: XDP_REDIRECT, reply: XDP_TX, pass: XDP_PASS, drop: XDP_DROP },
+    actions: { redirect: XDP_REDIRECT, reply: XDP_REDIRECT, pass: XDP_PASS, drop: XDP_DROP },
   },
 };
 

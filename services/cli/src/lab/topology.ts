@@ -144,22 +144,6 @@ export async function createPod(pod: LabPod, nodeNamespace: string, mode: LabMod
     // XDP mode (dataplane/bpf/README.md): frames redirected to the pod arrive through eth0's
     // GRO, and a frame leaving with a partial checksum would reach XDP without one.
     await inNamespace(pod.namespace, 'ethtool', '-K', POD_INTERFACE, 'tx', 'off', 'gro', 'on');
-    // The XDP pod program answers ARP with XDP_TX, and a veth kicks its peer's NAPI after
-    // XDP_TX only when the peer runs an XDP program (veth_xdp_flush): with GRO alone the
-    // reply waits in eth0's ring and the pod never learns the gateway. A permanent entry
-    // for the gateway needs no ARP at all.
-    await ip(
-      pod.namespace,
-      'neigh',
-      'replace',
-      GATEWAY_IP,
-      'lladdr',
-      GATEWAY_MAC,
-      'dev',
-      POD_INTERFACE,
-      'nud',
-      'permanent',
-    );
   }
   await ip(nodeNamespace, 'link', 'set', pod.hostInterface, 'up');
 }
