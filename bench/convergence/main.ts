@@ -4,7 +4,7 @@
  * One run, several fleet sizes side by side (AGENTS_LIST, default "10,50,100"): for each, a fresh
  * SQLite log holding ENDPOINTS pods spread over the fleet's nodes, the relay publishing it on a
  * real nats-server, and that many NodeAgents (the real agent: bus reader, fold, reconciler,
- * applied reports; memory dataplane), each on its own NATS connection, in WORKERS worker
+ * applied reports; memory dataplane), each on its own NATS connection, in worker
  * threads. Agents start from a snapshot of the log (a joining node's bootstrap) and follow the
  * bus. Then RATE changes per second for SECONDS seconds (pods created, deleted, relabelled on
  * random nodes) are appended to the log, and every agent's applied reports are collected.
@@ -15,7 +15,7 @@
  * divided by their remote endpoints. CPU is process time (agents, relay, store, load generator
  * in one process) and nats-server's, in cores over the churn window.
  *
- *   npm run bench:convergence   (AGENTS_LIST=10,50,100 ENDPOINTS=50000 RATE=500 SECONDS=20 WORKERS=2)
+ *   npm run bench:convergence   (AGENTS_LIST=10,50,100 ENDPOINTS=50000 RATE=500 SECONDS=20 AGENTS_PER_WORKER=10)
  */
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,7 +39,12 @@ import type { FromWorker, WorkerSetup } from './protocol';
 const ENDPOINTS = positiveInt('ENDPOINTS', 50_000);
 const RATE = positiveInt('RATE', 500);
 const SECONDS = positiveInt('SECONDS', 20);
-const WORKERS = positiveInt('WORKERS', 2);
+/**
+ * Agents per worker thread. Each thread is a V8 isolate with its own heap: a real agent's heap
+ * holds one node's tables, and packing 50 agents' tables into one heap made major GC pauses
+ * (not the agents' work) the tail of the distribution. Threads share the machine's 2 cores.
+ */
+const AGENTS_PER_WORKER = positiveInt('AGENTS_PER_WORKER', 10);
 const AGENTS_LIST = (process.env.AGENTS_LIST ?? '10,50,100').split(',').map((n) => {
   const value = Number(n);
   if (!Number.isInteger(value) || value < 1) throw new Error(`AGENTS_LIST: ${n} is not a count`);
@@ -203,10 +208,11 @@ async function runScenario(agentCount: number): Promise<Figures> {
     // The fleet, in worker threads.
     const ready: Promise<Extract<FromWorker, { kind: 'ready' }>>[] = [];
     const stopped: Promise<void>[] = [];
-    for (let w = 0; w < Math.min(WORKERS, agentCount); w++) {
+    const workerCount = Math.ceil(agentCount / AGENTS_PER_WORKER);
+    for (let w = 0; w < workerCount; w++) {
       const setup: WorkerSetup = {
         natsUrl: nats.url,
-        nodes: nodes.filter((_, i) => i % WORKERS === w),
+        nodes: nodes.filter((_, i) => i % workerCount === w),
         snapshotJson,
         bus,
       };
