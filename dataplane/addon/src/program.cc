@@ -306,45 +306,60 @@ class ProgramHandle : public Napi::ObjectWrap<ProgramHandle> {
     });
   }
 
+  // The arguments attachTc and detachTc share: (ifname, netns?, direction, handle, priority).
+  struct TcArgs {
+    std::string ifname;
+    std::string netns;
+    enum bpf_tc_attach_point point;
+    uint32_t handle;
+    uint32_t priority;
+  };
+
+  static TcArgs ParseTcArgs(const Napi::CallbackInfo& info, const char* op) {
+    return TcArgs{
+        StringArg(info[0], op, "ifname"),
+        OptionalStringArg(info[1], op, "netns").value_or(""),
+        Direction(info[2], op),
+        static_cast<uint32_t>(IntegerArg(info[3], op, "handle", 1, UINT32_MAX)),
+        static_cast<uint32_t>(IntegerArg(info[4], op, "priority", 1, 0xffff)),
+    };
+  }
+
   // attachTc(ifname, netns?, direction, handle, priority)
   Napi::Value AttachTc(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "tc_attach";
-    std::string ifname = StringArg(info[0], op, "ifname");
-    std::string netns = OptionalStringArg(info[1], op, "netns").value_or("");
-    enum bpf_tc_attach_point point = Direction(info[2], op);
-    auto handle = static_cast<uint32_t>(IntegerArg(info[3], op, "handle", 1, UINT32_MAX));
-    auto priority = static_cast<uint32_t>(IntegerArg(info[4], op, "priority", 1, 0xffff));
+    const TcArgs args = ParseTcArgs(info, op);
     int fd = OpenFd(env, op);
     uint32_t id = info_.id;
     std::string name = Name();
-    return Start(env, "strata_bpf.attachTc", std::move(netns), [=]() -> std::optional<Failure> {
+    return Start(env, "strata_bpf.attachTc", args.netns, [=]() -> std::optional<Failure> {
       LogCapture capture;
       int ifindex = 0;
-      if (auto failure = ResolveIfindex(ifname, op, &ifindex)) return failure;
+      if (auto failure = ResolveIfindex(args.ifname, op, &ifindex)) return failure;
       LIBBPF_OPTS(bpf_tc_hook, hook);
       hook.ifindex = ifindex;
-      hook.attach_point = point;
+      hook.attach_point = args.point;
       int err = bpf_tc_hook_create(&hook);
       if (err != 0 && err != -EEXIST) {
-        return Failure{op, -err, "create clsact qdisc on " + ifname, capture.Take()};
+        return Failure{op, -err, "create clsact qdisc on " + args.ifname, capture.Take()};
       }
       LIBBPF_OPTS(bpf_tc_opts, query);
-      query.handle = handle;
-      query.priority = priority;
+      query.handle = args.handle;
+      query.priority = args.priority;
       // ENOENT: no filter at handle/priority; EINVAL: no filter chain on the hook yet.
       err = bpf_tc_query(&hook, &query);
       if (err == 0 && query.prog_id == id) return std::nullopt;  // already attached
       if (err != 0 && err != -ENOENT && err != -EINVAL) {
-        return Failure{op, -err, "query " + ifname, capture.Take()};
+        return Failure{op, -err, "query " + args.ifname, capture.Take()};
       }
       LIBBPF_OPTS(bpf_tc_opts, opts);
       opts.prog_fd = fd;
       opts.flags = BPF_TC_F_REPLACE;
-      opts.handle = handle;
-      opts.priority = priority;
+      opts.handle = args.handle;
+      opts.priority = args.priority;
       err = bpf_tc_attach(&hook, &opts);
-      if (err != 0) return Failure{op, -err, name + " to " + ifname, capture.Take()};
+      if (err != 0) return Failure{op, -err, name + " to " + args.ifname, capture.Take()};
       return std::nullopt;
     });
   }
@@ -353,33 +368,29 @@ class ProgramHandle : public Napi::ObjectWrap<ProgramHandle> {
   Napi::Value DetachTc(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const char* op = "tc_detach";
-    std::string ifname = StringArg(info[0], op, "ifname");
-    std::string netns = OptionalStringArg(info[1], op, "netns").value_or("");
-    enum bpf_tc_attach_point point = Direction(info[2], op);
-    auto handle = static_cast<uint32_t>(IntegerArg(info[3], op, "handle", 1, UINT32_MAX));
-    auto priority = static_cast<uint32_t>(IntegerArg(info[4], op, "priority", 1, 0xffff));
+    const TcArgs args = ParseTcArgs(info, op);
     OpenFd(env, op);
-    return Start(env, "strata_bpf.detachTc", std::move(netns), [=]() -> std::optional<Failure> {
+    return Start(env, "strata_bpf.detachTc", args.netns, [=]() -> std::optional<Failure> {
       LogCapture capture;
       int ifindex = 0;
-      if (auto failure = ResolveIfindex(ifname, op, &ifindex)) return failure;
+      if (auto failure = ResolveIfindex(args.ifname, op, &ifindex)) return failure;
       LIBBPF_OPTS(bpf_tc_hook, hook);
       hook.ifindex = ifindex;
-      hook.attach_point = point;
+      hook.attach_point = args.point;
       LIBBPF_OPTS(bpf_tc_opts, query);
-      query.handle = handle;
-      query.priority = priority;
+      query.handle = args.handle;
+      query.priority = args.priority;
       int err = bpf_tc_query(&hook, &query);
       // ENOENT: no filter there; EINVAL: no filter chain or no clsact qdisc (arguments are
       // checked, so nothing else makes the kernel say EINVAL here).
       if (err == -ENOENT || err == -EINVAL) return std::nullopt;
-      if (err != 0) return Failure{op, -err, "query " + ifname, capture.Take()};
+      if (err != 0) return Failure{op, -err, "query " + args.ifname, capture.Take()};
       LIBBPF_OPTS(bpf_tc_opts, opts);
-      opts.handle = handle;
-      opts.priority = priority;
+      opts.handle = args.handle;
+      opts.priority = args.priority;
       err = bpf_tc_detach(&hook, &opts);
       if (err != 0 && err != -ENOENT) {
-        return Failure{op, -err, "detach from " + ifname, capture.Take()};
+        return Failure{op, -err, "detach from " + args.ifname, capture.Take()};
       }
       return std::nullopt;
     });
