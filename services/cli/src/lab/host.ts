@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { constants, openSync, closeSync } from 'node:fs';
 import { access, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -122,16 +123,32 @@ export async function rootRoutes(): Promise<string[]> {
   return routes.flatMap((route) => (route.dst === undefined ? [] : [route.dst]));
 }
 
-/** A free TCP port on 127.0.0.1 now (the kernel's pick; taken by whoever binds it next). */
+/**
+ * A free TCP port on 127.0.0.1 for a process the lab starts next. It is drawn below the
+ * kernel's ephemeral range (`net.ipv4.ip_local_port_range`), which is where every `listen(0)`
+ * (nats-servers of other tests, other services) and every outgoing connection takes its port:
+ * a port picked there could be taken between this check and the child's bind. Here only
+ * another lab picking at the same moment could take it.
+ */
 export async function freePort(): Promise<number> {
+  const [ephemeralStart] = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+    .then((text) => text.trim().split(/\s+/).map(Number))
+    .catch(() => [32_768]);
+  const low = 10_000;
+  const high = Math.max(low + 1_000, ephemeralStart) - 1;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = low + randomInt(high - low + 1);
+    if (await canListen(port)) return port;
+  }
+  throw new CliError('StartFailed', `no free port between ${low} and ${high} on 127.0.0.1`);
+}
+
+function canListen(port: number): Promise<boolean> {
   const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 // --- processes ----------------------------------------------------------------------------
