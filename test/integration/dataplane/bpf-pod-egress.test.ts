@@ -17,12 +17,10 @@ import {
   buildObjects,
   expectedSourcePort,
   privatePinRoot,
-  type DropCounts,
   type SkbContext,
-  type StatCounts,
   type TrafficDelta,
-  type World,
 } from '../../../dataplane/bpf/testing/harness';
+import { expectRow, rowsFor, type PacketRow } from '../../support/packet-table';
 import {
   GATEWAY_IP,
   GATEWAY_MAC,
@@ -95,22 +93,9 @@ const MODES: Readonly<Record<'tc' | 'xdp', Mode>> = {
   },
 };
 
-interface Row {
-  readonly name: string;
-  readonly frame: Buffer;
-  /** Map contents, if not the standard world. */
-  readonly world?: (standard: World) => World;
+interface Row extends PacketRow<Verdict> {
   /** TC only: GSO fields of the skb. */
   readonly gso?: Pick<SkbContext, 'gsoSegs' | 'gsoSize'>;
-  readonly only?: 'tc' | 'xdp';
-  readonly verdict: Verdict;
-  /** Exact output frame for redirect and reply; a pass must leave the frame as it was. */
-  readonly output?: Buffer;
-  /** Field checks on the output, for readable failures. */
-  readonly check?: (output: Buffer) => void;
-  readonly drops?: DropCounts;
-  readonly stats?: StatCounts;
-  readonly traffic?: TrafficDelta[];
 }
 
 const PAYLOAD = Buffer.from('strata packet table');
@@ -654,7 +639,7 @@ suite('pod egress', () => {
     });
     afterAll(() => fixture?.close());
 
-    const table = rows(pods).filter((row) => row.only === undefined || row.only === modeName);
+    const table = rowsFor(rows(pods), modeName);
     test.each(table)('$name', (row) => {
       fixture.setWorld(row.world ? row.world(standard) : standard);
       const result = fixture.run(
@@ -664,14 +649,7 @@ suite('pod egress', () => {
           : { ifindex: pods.pod1.ifindex },
       );
 
-      expect(result.action).toBe(mode.actions[row.verdict]);
-      if (row.verdict === 'pass')
-        expect(result.data.toString('hex')).toBe(row.frame.toString('hex'));
-      if (row.output) expect(result.data.toString('hex')).toBe(row.output.toString('hex'));
-      row.check?.(result.data);
-      expect(result.drops).toEqual(row.drops ?? {});
-      expect(result.stats).toEqual(row.stats ?? {});
-      expect(result.traffic).toEqual(row.traffic ?? []);
+      expectRow(result, row, mode.actions[row.verdict]);
     });
 
     test('a routed underlay: every VTEP through the configured next hop', async () => {

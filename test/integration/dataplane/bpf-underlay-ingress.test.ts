@@ -15,11 +15,9 @@ import {
   bpfSkipReason,
   buildObjects,
   privatePinRoot,
-  type DropCounts,
-  type StatCounts,
   type TrafficDelta,
-  type World,
 } from '../../../dataplane/bpf/testing/harness';
+import { expectRow, rowsFor, type PacketRow } from '../../support/packet-table';
 import {
   GATEWAY_MAC,
   NODE_CONFIG,
@@ -76,19 +74,7 @@ const MODES: Readonly<Record<'tc' | 'xdp', Mode>> = {
   },
 };
 
-interface Row {
-  readonly name: string;
-  readonly frame: Buffer;
-  readonly world?: (standard: World) => World;
-  readonly only?: 'tc' | 'xdp';
-  readonly verdict: Verdict;
-  /** Exact output frame for a redirect; a pass must leave the frame as it was. */
-  readonly output?: Buffer;
-  readonly check?: (output: Buffer) => void;
-  readonly drops?: DropCounts;
-  readonly stats?: StatCounts;
-  readonly traffic?: TrafficDelta[];
-}
+type Row = PacketRow<Verdict>;
 
 const PAYLOAD = Buffer.from('strata packet table');
 const { pod1, noSegment } = localPods(101);
@@ -534,19 +520,12 @@ suite('underlay ingress', () => {
     });
     afterAll(() => fixture?.close());
 
-    const table = rows().filter((row) => row.only === undefined || row.only === modeName);
+    const table = rowsFor(rows(), modeName);
     test.each(table)('$name', (row) => {
       fixture.setWorld(row.world ? row.world(standard) : standard);
       const result = fixture.run(row.frame, modeName === 'tc' ? { skb: {} } : {});
 
-      expect(result.action).toBe(mode.actions[row.verdict]);
-      if (row.verdict === 'pass')
-        expect(result.data.toString('hex')).toBe(row.frame.toString('hex'));
-      if (row.output) expect(result.data.toString('hex')).toBe(row.output.toString('hex'));
-      row.check?.(result.data);
-      expect(result.drops).toEqual(row.drops ?? {});
-      expect(result.stats).toEqual(row.stats ?? {});
-      expect(result.traffic).toEqual(row.traffic ?? []);
+      expectRow(result, row, mode.actions[row.verdict]);
     });
   });
 });
