@@ -204,9 +204,8 @@ export async function measurePps(
       throw new Error(`generator failed (${result.code}): ${result.stderr}${result.stdout}`);
     }
     const { durationNs } = JSON.parse(result.stdout) as GeneratorResult;
-    // Let the last batches drain (ksoftirqd may be finishing them) before counting.
-    await sleep(300);
-    const delivered = sink.count() - before;
+    // The last batches may still be draining (ksoftirqd): count once the sink stops moving.
+    const delivered = (await settledCount(() => sink.count())) - before;
     return {
       pps: delivered / (durationNs / 1e9),
       deliveredPct: (100 * delivered) / options.frames,
@@ -214,4 +213,16 @@ export async function measurePps(
   } finally {
     lab.setOffloads(host.ns, host.dev, { gro });
   }
+}
+
+/** `read()` once two reads 50 ms apart agree (at most 2 s): a counter that stopped moving. */
+async function settledCount(read: () => number): Promise<number> {
+  let last = read();
+  for (let waited = 0; waited < 2_000; waited += 50) {
+    await sleep(50);
+    const now = read();
+    if (now === last) return now;
+    last = now;
+  }
+  return last;
 }
