@@ -70,6 +70,11 @@ export interface ForwardingOptions {
   readonly identityOf?: IdentityFunction;
 }
 
+export interface RestoreOptions extends ForwardingOptions {
+  /** The node to restore as; default the snapshot's own. */
+  readonly asNode?: string;
+}
+
 interface EndpointRecord {
   readonly uid: string;
   readonly segmentId: string;
@@ -218,9 +223,10 @@ export class ForwardingState {
    * The state a snapshot holds, tables rebuilt from its facts. Pass the same options as the
    * state it was taken from (the identity function is code, not data). Throws InvalidSnapshot.
    */
-  static restore(value: unknown, options: ForwardingOptions = {}): ForwardingState {
+  static restore(value: unknown, options: RestoreOptions = {}): ForwardingState {
     const snapshot = parseSnapshot(value);
-    const state = new ForwardingState(snapshot.node, options);
+    // The facts are the same for every node: a snapshot taken as one node restores as any.
+    const state = new ForwardingState(options.asNode ?? snapshot.node, options);
     state.lastPosition = snapshot.position;
     const { applied, duplicates, ignored, unknown, rejected } = snapshot.stats;
     Object.assign(state.counts, { applied, duplicates, ignored, unknown, rejected });
@@ -483,7 +489,7 @@ export function snapshot(state: ForwardingState): ForwardingSnapshot {
   return state.snapshot();
 }
 
-export function restore(value: unknown, options?: ForwardingOptions): ForwardingState {
+export function restore(value: unknown, options?: RestoreOptions): ForwardingState {
   return ForwardingState.restore(value, options);
 }
 
