@@ -231,7 +231,7 @@ function events(lab: Lab): BenchEvent[] {
         registeredAt: '2026-01-01T00:00:00.000Z',
       },
     })),
-    ...lab.pods.map((pod): BenchEvent => ({
+    ...lab.pods.map((pod, i): BenchEvent => ({
       stream: `endpoint-${pod.uid}`,
       revision: 0,
       type: 'EndpointCreated',
@@ -243,6 +243,9 @@ function events(lab: Lab): BenchEvent[] {
         mac: pod.mac,
         labels: { ...pod.labels },
         kind: 'pod',
+        // Each pod its own identity, as distinct label sets get from the policy service.
+        identity: 256 + i,
+        namedPorts: [],
       },
     })),
   ];

@@ -23,27 +23,46 @@ const webFromLb: CreatePolicyRequest = {
   name: 'web-from-lb',
   tier: 'application',
   priority: 100,
-  action: 'allow',
-  direction: 'ingress',
   selector: { matchLabels: { tier: 'web' } },
-  peers: [{ matchLabels: { tier: 'lb' } }],
-  ports: [
-    { protocol: 'TCP', port: 8443 },
-    { protocol: 'TCP', port: 8000, endPort: 8080 },
+  ingress: [
+    {
+      action: 'allow',
+      peers: [{ selector: { matchLabels: { tier: 'lb' } } }],
+      ports: [
+        { protocol: 'TCP', port: 8443 },
+        { protocol: 'TCP', port: 8000, endPort: 8080 },
+      ],
+    },
   ],
+};
+const strata = { kind: 'strata', namespace: '', name: '' } as const;
+const webFromLbView = {
+  policyId: 'web-from-lb',
+  revision: 0,
+  name: 'web-from-lb',
+  tier: 'application',
+  priority: 100,
+  selector: { matchLabels: { tier: 'web' }, matchExpressions: [] },
+  directions: ['ingress'],
+  ingress: [
+    {
+      action: 'allow',
+      peers: [{ selector: { matchLabels: { tier: 'lb' }, matchExpressions: [] } }],
+      ports: [
+        { protocol: 'TCP', port: 8000, endPort: 8080 },
+        { protocol: 'TCP', port: 8443, endPort: 8443 },
+      ],
+    },
+  ],
+  egress: [],
+  staged: false,
+  source: strata,
 };
 
 describe('policies', () => {
   it('creates a policy in canonical form, idempotently, and gets and lists it', async () => {
     const created = await h.ok(POLICY.createPolicy, webFromLb);
-    expect(created).toEqual({
-      ...webFromLb,
-      ports: [
-        { protocol: 'TCP', port: 8000, endPort: 8080 },
-        { protocol: 'TCP', port: 8443, endPort: 8443 },
-      ],
-      staged: false,
-    });
+    expect(created).toEqual(webFromLbView);
     expect(await h.ok(POLICY.createPolicy, webFromLb)).toEqual(created);
     expect(await h.ok(POLICY.getPolicy, { policyId: 'web-from-lb' })).toEqual(created);
     expect(await h.code(POLICY.createPolicy, { ...webFromLb, priority: 7 })).toBe('AlreadyExists');
@@ -57,22 +76,27 @@ describe('policies', () => {
   });
 
   it('lists in evaluation order (tier, priority, id), optionally one tier', async () => {
-    const base = { action: 'deny', direction: 'egress', selector: { matchLabels: {} } } as const;
+    const deny = { selector: {}, egress: [{ action: 'deny' as const }] };
     await h.ok(POLICY.createPolicy, {
-      ...base,
+      ...deny,
       policyId: 'default-deny',
       name: 'default-deny',
       tier: 'baseline',
       priority: 0,
     });
     await h.ok(POLICY.createPolicy, {
-      ...base,
       policyId: 'no-metadata',
       name: 'no-metadata',
       tier: 'platform',
       priority: 10,
-      peers: [{ matchLabels: { role: 'metadata' } }],
-      ports: [{ protocol: 'SCTP', port: 80 }],
+      selector: {},
+      egress: [
+        {
+          action: 'deny',
+          peers: [{ cidr: '169.254.169.254/32' }],
+          ports: [{ protocol: 'TCP', port: 80 }],
+        },
+      ],
       staged: true,
     });
     const { policies } = await h.ok(POLICY.listPolicies, {});
@@ -86,14 +110,51 @@ describe('policies', () => {
     expect(baseline.policies.map((p) => p.policyId)).toEqual(['default-deny']);
   });
 
+  it('applies: creates, leaves an equal spec alone, replaces, re-creates a deleted id', async () => {
+    const request = {
+      policyId: 'applied',
+      name: 'applied',
+      tier: 'application' as const,
+      priority: 1000,
+      selector: { matchExpressions: [{ key: 'app', operator: 'In' as const, values: ['b', 'a'] }] },
+      directions: ['ingress' as const, 'egress' as const],
+      source: { kind: 'kubernetes' as const, namespace: 'x', name: 'applied' },
+    };
+    const created = await h.ok(POLICY.applyPolicy, request);
+    expect(created).toMatchObject({
+      outcome: 'created',
+      revision: 0,
+      directions: ['ingress', 'egress'],
+      selector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['a', 'b'] }] },
+    });
+    expect(await h.ok(POLICY.applyPolicy, request)).toEqual({ ...created, outcome: 'unchanged' });
+    const replaced = await h.ok(POLICY.applyPolicy, { ...request, directions: ['ingress'] });
+    expect(replaced).toMatchObject({ outcome: 'updated', revision: 1, directions: ['ingress'] });
+    expect(
+      await h.code(POLICY.applyPolicy, {
+        ...request,
+        source: { kind: 'kubernetes', namespace: 'y', name: 'applied' },
+      }),
+    ).toBe('AlreadyExists');
+    await h.ok(POLICY.deletePolicy, { policyId: 'applied' });
+    expect(await h.ok(POLICY.applyPolicy, request)).toMatchObject({
+      outcome: 'created',
+      revision: 3,
+    });
+  });
+
   it('updates the fields given, validating the result as a whole', async () => {
     const updated = await h.ok(POLICY.updatePolicy, {
       policyId: 'web-from-lb',
-      action: 'pass',
+      ingress: [{ action: 'pass' }],
       staged: true,
-      ports: [],
     });
-    expect(updated).toMatchObject({ action: 'pass', staged: true, ports: [], priority: 100 });
+    expect(updated).toMatchObject({
+      ingress: [{ action: 'pass', peers: [], ports: [] }],
+      staged: true,
+      priority: 100,
+      revision: 1,
+    });
     expect(await h.ok(POLICY.updatePolicy, { policyId: 'web-from-lb' })).toEqual(updated);
     expect(await h.code(POLICY.updatePolicy, { policyId: 'web-from-lb', tier: 'baseline' })).toBe(
       'InvalidArgument',
@@ -101,7 +162,7 @@ describe('policies', () => {
     expect(await h.code(POLICY.updatePolicy, { policyId: 'nope', priority: 1 })).toBe('NotFound');
   });
 
-  it('deletes idempotently; the id is gone and not reused', async () => {
+  it('deletes idempotently; the id is gone and create does not reuse it', async () => {
     const request = { ...webFromLb, policyId: 'temp', name: 'temp' };
     await h.ok(POLICY.createPolicy, request);
     expect(await h.ok(POLICY.deletePolicy, { policyId: 'temp' })).toEqual({ policyId: 'temp' });
@@ -113,28 +174,102 @@ describe('policies', () => {
     expect(policies.map((p) => p.policyId)).not.toContain('temp');
   });
 
+  it('reads a schema-v1 policy from the log as v2, and skips a malformed event', async () => {
+    await h.store.append(
+      'policy-legacy',
+      [
+        {
+          id: randomUUID(),
+          type: 'PolicyCreated',
+          data: {
+            policyId: 'legacy',
+            name: 'legacy',
+            tier: 'platform',
+            priority: 3,
+            action: 'deny',
+            direction: 'egress',
+            selector: { matchLabels: { tier: 'web' } },
+            peers: [{ matchLabels: { tier: 'db' } }],
+            ports: [{ protocol: 'TCP', port: 5432, endPort: 5432 }],
+            staged: false,
+          },
+        },
+      ],
+      'no-stream',
+    );
+    await h.store.append(
+      'policy-broken',
+      [{ id: randomUUID(), type: 'PolicyCreated', data: { policyId: 'broken', name: 'x' } }],
+      'no-stream',
+    );
+    expect(await h.ok(POLICY.getPolicy, { policyId: 'legacy' })).toMatchObject({
+      directions: ['egress'],
+      ingress: [],
+      egress: [
+        {
+          action: 'deny',
+          peers: [{ selector: { matchLabels: { tier: 'db' }, matchExpressions: [] } }],
+          ports: [{ protocol: 'TCP', port: 5432, endPort: 5432 }],
+        },
+      ],
+      source: strata,
+    });
+    expect(await h.code(POLICY.getPolicy, { policyId: 'broken' })).toBe('NotFound');
+    expect(await h.ok(POLICY.updatePolicy, { policyId: 'legacy', priority: 4 })).toMatchObject({
+      priority: 4,
+      revision: 1,
+      directions: ['egress'],
+    });
+  });
+
+  const rule = (r: object) => ({ ingress: [{ action: 'allow', ...r }] });
   it.each([
     ['an id with a dot', { policyId: 'a.b' }, 'InvalidId'],
     ['an uppercase name', { name: 'Web' }, 'InvalidName'],
     ['an unknown tier', { tier: 'gold' }, 'InvalidRequest'],
-    ['an unknown action', { action: 'drop' }, 'InvalidRequest'],
-    ['an unknown direction', { direction: 'both' }, 'InvalidRequest'],
+    ['an unknown action', { ingress: [{ action: 'drop' }] }, 'InvalidRequest'],
+    ['an unknown direction', { directions: ['both'] }, 'InvalidRequest'],
+    ['no direction', { ingress: [], directions: [] }, 'InvalidArgument'],
     ['a priority out of range', { priority: 70_000 }, 'InvalidArgument'],
     ['a fractional priority', { priority: 1.5 }, 'InvalidRequest'],
-    ['pass in baseline', { tier: 'baseline', action: 'pass' }, 'InvalidArgument'],
+    ['pass in baseline', { tier: 'baseline', ingress: [{ action: 'pass' }] }, 'InvalidArgument'],
     ['a bad label key', { selector: { matchLabels: { 'a b': 'x' } } }, 'InvalidLabels'],
     ['a non-string label value', { selector: { matchLabels: { a: 1 } } }, 'InvalidLabels'],
     ['a selector field unknown', { selector: { matchLabels: {}, expr: [] } }, 'UnknownField'],
-    ['port 0', { ports: [{ protocol: 'TCP', port: 0 }] }, 'InvalidPort'],
-    ['port 65536', { ports: [{ protocol: 'UDP', port: 65_536 }] }, 'InvalidPort'],
-    ['an inverted range', { ports: [{ protocol: 'TCP', port: 9, endPort: 8 }] }, 'InvalidPort'],
-    ['ICMP', { ports: [{ protocol: 'ICMP', port: 1 }] }, 'InvalidRequest'],
+    [
+      'an unknown operator',
+      { selector: { matchExpressions: [{ key: 'a', operator: 'Gt' }] } },
+      'InvalidRequest',
+    ],
+    [
+      'NotIn without values',
+      { selector: { matchExpressions: [{ key: 'a', operator: 'NotIn' }] } },
+      'InvalidLabels',
+    ],
+    ['a bad CIDR', rule({ peers: [{ cidr: '10.0.0.1/8' }] }), 'InvalidCidr'],
+    [
+      'an except outside its CIDR',
+      rule({ peers: [{ cidr: '10.0.0.0/16', except: ['10.1.0.0/24'] }] }),
+      'InvalidCidr',
+    ],
+    ['a peer with both', rule({ peers: [{ selector: {}, cidr: '10.0.0.0/8' }] }), 'UnknownField'],
+    ['port 0', rule({ ports: [{ protocol: 'TCP', port: 0 }] }), 'InvalidPort'],
+    ['port 65536', rule({ ports: [{ protocol: 'UDP', port: 65_536 }] }), 'InvalidPort'],
+    [
+      'an inverted range',
+      rule({ ports: [{ protocol: 'TCP', port: 9, endPort: 8 }] }),
+      'InvalidPort',
+    ],
+    ['a bad port name', rule({ ports: [{ protocol: 'TCP', name: 'a_b' }] }), 'InvalidPort'],
+    ['ICMP', rule({ ports: [{ protocol: 'ICMP', port: 1 }] }), 'InvalidRequest'],
     ['a string staged', { staged: 'yes' }, 'InvalidRequest'],
     ['an unknown field', { mode: 'strict' }, 'UnknownField'],
+    ['a v1 field', { action: 'allow' }, 'UnknownField'],
     ['a missing selector', { selector: undefined }, 'InvalidRequest'],
   ])('rejects %s, then still serves', async (_case, change, expected) => {
     const request = { ...webFromLb, policyId: 'bad', name: 'bad', ...change };
     expect(await h.code(POLICY.createPolicy, request)).toBe(expected);
+    expect(await h.code(POLICY.applyPolicy, request)).toBe(expected);
     expect(await h.ok(POLICY.getPolicy, { policyId: 'web-from-lb' })).toMatchObject({
       priority: 100,
     });

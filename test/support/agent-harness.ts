@@ -21,6 +21,7 @@ import { SqliteEventStore, type RecordedEvent } from '@strata/eventstore';
 import { applyEvents, createForwardingState, digest } from '@strata/forwarding';
 import { startConfigService, type ConfigService } from '../../services/config/src/config-service';
 import { startIpamService } from '../../services/ipam/src/ipam-service';
+import { startPolicyService } from '../../services/policy/src/policy-service';
 import {
   startAnalyticsService,
   type AnalyticsService,
@@ -78,6 +79,13 @@ export async function startAgentHarness(
     natsUrl: nats.url,
     store,
     credentials: await loadCredentials(credentialsDir, 'ipam'),
+    logger: false,
+  });
+  // Config acquires each endpoint's identity from the policy service.
+  const policy: StrataService = await startPolicyService({
+    natsUrl: nats.url,
+    store,
+    credentials: await loadCredentials(credentialsDir, 'policy'),
     logger: false,
   });
   const config: ConfigService = await startConfigService({
@@ -165,6 +173,7 @@ export async function startAgentHarness(
       await relayConnection.close();
       await analytics?.close();
       await config.close();
+      await policy.close();
       await ipam.close();
       await store.close();
       await nats.stop();

@@ -19,12 +19,15 @@ import {
   type ConfigServiceOptions,
 } from '../../services/config/src/config-service';
 import { startIpamService } from '../../services/ipam/src/ipam-service';
+import type { IdentitySettings } from '../../services/policy/src/identity-release/identity-settings';
+import { startPolicyService } from '../../services/policy/src/policy-service';
 
 /**
  * What the config integration tests talk to: a real nats-server with the generated
  * authorization block (every process connects as its own identity), a real SQLite file, the
- * IPAM and config services running in this process (config calls IPAM over NATS for VNIs and
- * VIPs), an admin client on NATS, and the REST API's URL and token. IPAM starts with a `vips`
+ * IPAM, policy and config services running in this process (config calls IPAM over NATS for
+ * VNIs and VIPs, and policy for endpoint identities), an admin client on NATS, and the REST
+ * API's URL and token. IPAM starts with a `vips`
  * pool (10.96.0.0/24), the default pool of service VIPs.
  *
  * The config replicas' node liveness watchdog is off unless `options.liveness` turns it on:
@@ -40,6 +43,10 @@ export interface ConfigHarness {
   readonly ipam: StrataService | undefined;
   stopIpam(): Promise<void>;
   startIpam(): Promise<void>;
+  /** The policy service now running; undefined between `stopPolicy()` and `startPolicy()`. */
+  readonly policy: StrataService | undefined;
+  stopPolicy(): Promise<void>;
+  startPolicy(): Promise<void>;
   /** The first config replica. */
   readonly config: ConfigService;
   /**
@@ -61,8 +68,14 @@ export const VIP_POOL_CIDR = '10.96.0.0/24';
 /** What may differ between the harness's config replicas. */
 export type ConfigReplicaOptions = Pick<ConfigServiceOptions, 'liveness' | 'clock'>;
 
+/** The policy service's identity settings (release grace, highest identity). */
+export interface ConfigHarnessOptions {
+  readonly identities?: Partial<IdentitySettings>;
+}
+
 export async function startConfigHarness(
   options: ConfigReplicaOptions = {},
+  { identities }: ConfigHarnessOptions = {},
 ): Promise<ConfigHarness> {
   const dir = await mkdtemp(join(tmpdir(), 'strata-config-'));
   const credentialsDir = join(dir, 'credentials');
@@ -73,6 +86,16 @@ export async function startConfigHarness(
   const startIpam = () =>
     startIpamService({ natsUrl: nats.url, store, credentials: ipamCredentials, logger: false });
   let ipam: StrataService | undefined = await startIpam();
+  const policyCredentials = await loadCredentials(credentialsDir, 'policy');
+  const startPolicy = () =>
+    startPolicyService({
+      natsUrl: nats.url,
+      store,
+      credentials: policyCredentials,
+      logger: false,
+      ...(identities === undefined ? {} : { identities }),
+    });
+  let policy: StrataService | undefined = await startPolicy();
   const token = await loadHttpToken(credentialsDir);
   const configCredentials = await loadCredentials(credentialsDir, 'config');
   const replicas: ConfigService[] = [];
@@ -109,6 +132,16 @@ export async function startConfigHarness(
     async startIpam() {
       ipam ??= await startIpam();
     },
+    get policy() {
+      return policy;
+    },
+    async stopPolicy() {
+      await policy?.close();
+      policy = undefined;
+    },
+    async startPolicy() {
+      policy ??= await startPolicy();
+    },
     config,
     startConfigReplica,
     connection,
@@ -120,6 +153,7 @@ export async function startConfigHarness(
       // Closing a replica again (a test closed it) waits for its first close.
       for (const replica of replicas) await replica.close();
       await ipam?.close();
+      await policy?.close();
       await store.close();
       await nats.stop();
       await rm(dir, { recursive: true, force: true });

@@ -17,6 +17,8 @@ import {
   clusterDecider,
   DOMAIN_EVENT_TYPES,
   endpointDecider,
+  identityPoolDecider,
+  labelSetKey,
   nodeDecider,
   openShardCommand,
   poolShardDecider,
@@ -128,11 +130,23 @@ const produced: (DomainEvent | BackendHealthEvent | PolicyEvent | FlowReportEven
         ip: '10.0.0.5',
         mac: '0a:58:0a:00:00:05',
         labels: { tier: 'web' },
+        identity: 256,
+        namedPorts: [{ name: 'http', protocol: 'TCP', port: 8080 }],
       },
     },
-    { type: 'UpdateEndpointLabels', data: { uid: 'ep-1', labels: { tier: 'api' } } },
+    {
+      type: 'UpdateEndpointLabels',
+      data: { uid: 'ep-1', labels: { tier: 'api' }, identity: 257 },
+    },
     { type: 'MoveEndpoint', data: { uid: 'ep-1', node: 'n2' } },
     { type: 'DeleteEndpoint', data: { uid: 'ep-1' } },
+  ]),
+  ...play(identityPoolDecider, [
+    { type: 'AcquireIdentity', data: { labels: { tier: 'web', 'strata.io/kind': 'pod' } } },
+    {
+      type: 'ReleaseIdentity',
+      data: { identity: 256, key: labelSetKey({ tier: 'web', 'strata.io/kind': 'pod' }) },
+    },
   ]),
   ...play(nodeDecider, [
     {
@@ -182,14 +196,34 @@ const produced: (DomainEvent | BackendHealthEvent | PolicyEvent | FlowReportEven
         name: 'p',
         tier: 'platform',
         priority: 1,
-        action: 'deny',
-        direction: 'egress',
         selector: { matchLabels: { tier: 'web' } },
-        peers: [{ matchLabels: { tier: 'db' } }],
-        ports: [{ protocol: 'TCP', port: 5432 }],
+        egress: [
+          {
+            action: 'deny',
+            peers: [
+              { selector: { matchExpressions: [{ key: 'tier', operator: 'In', values: ['db'] }] } },
+              { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] },
+            ],
+            ports: [
+              { protocol: 'TCP', port: 5432 },
+              { protocol: 'TCP', name: 'metrics' },
+            ],
+          },
+        ],
       },
     },
     { type: 'UpdatePolicy', data: { policyId: 'p', staged: true } },
+    {
+      type: 'ApplyPolicy',
+      data: {
+        policyId: 'p',
+        name: 'p',
+        tier: 'application',
+        priority: 1000,
+        selector: {},
+        directions: ['ingress'],
+      },
+    },
     { type: 'DeletePolicy', data: { policyId: 'p' } },
   ]),
   ...play(flowReportDecider, [

@@ -1,5 +1,6 @@
 import type { ClusterEvent } from './cluster/cluster';
 import type { EndpointEvent } from './endpoint/endpoint';
+import type { IdentityPoolEvent } from './identity/identity-pool';
 import type { NodeEvent } from './node/node';
 import type { AddressPoolEvent } from './pool/address-pool';
 import type { AddressSpaceEvent } from './pool/address-space';
@@ -16,6 +17,7 @@ export type DomainEvent =
   | AddressPoolEvent
   | PoolShardEvent
   | EndpointEvent
+  | IdentityPoolEvent
   | NodeEvent
   | ServiceEvent
   | ClusterEvent;
@@ -48,6 +50,8 @@ export const EVENT_CATEGORIES: Readonly<Record<DomainEventType, string>> = {
   EndpointLabelsUpdated: 'endpoint',
   EndpointMoved: 'endpoint',
   EndpointDeleted: 'endpoint',
+  IdentityAllocated: 'identitypool',
+  IdentityReleased: 'identitypool',
   NodeRegistered: 'node',
   NodeHeartbeatRecorded: 'node',
   NodeMarkedDown: 'node',

@@ -15,13 +15,16 @@ import {
   parseLabels,
   parseMac,
   parseNatsUrl,
+  parseNamedPorts,
   parsePorts,
+  POLICY_PROTOCOLS,
   parseSubnets,
   parseTimestamp,
   PROTOCOLS,
   type ClusterLink,
   type EndpointKind,
   type Labels,
+  type NamedPort,
   type Protocol,
   type ServicePort,
   type Timestamp,
@@ -202,6 +205,23 @@ const ports = documented<ServicePort[]>(
   { type: 'array', items: portSchema.jsonSchema, minItems: 1, maxItems: 256 },
 );
 const backends = listOf(id('backend endpoint uid'), { maxItems: 4096 });
+const namedPortSchema = record({
+  name: documented(string({ maxLength: 64 }), {
+    type: 'string',
+    description: 'an IANA service name: lowercase letters, digits and -, with a letter',
+    pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$',
+    maxLength: 15,
+  }),
+  protocol: choice(POLICY_PROTOCOLS, 'TCP, UDP or SCTP'),
+  port: documented(number(), { type: 'integer', minimum: 1, maximum: 65535 }),
+});
+/** Sorted by name, names unique (the domain's check: InvalidName, InvalidPort). */
+const namedPorts = documented<readonly NamedPort[]>(
+  refine(array(namedPortSchema, { maxItems: 64 }), (value): readonly NamedPort[] =>
+    parseNamedPorts(value),
+  ),
+  { type: 'array', items: namedPortSchema.jsonSchema, maxItems: 64 },
+);
 
 const createSegment = record({
   segmentId: id('segment id'),
@@ -225,6 +245,7 @@ const createEndpoint = record({
   ip: hostIpv4('endpoint IP'),
   mac: optionalField(mac('MAC address')),
   labels: optionalField(labels('labels')),
+  namedPorts: optionalField(namedPorts),
 });
 const endpointRef = record({ uid: id('endpoint uid') });
 const listEndpoints = record({ segmentId: optionalField(id('segment id')) });

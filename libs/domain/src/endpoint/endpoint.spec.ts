@@ -19,6 +19,7 @@ const createPod = (data: Partial<CreateEndpoint['data']> = {}): CreateEndpoint =
     ip: '10.1.0.5',
     mac: '0A:58:0A:01:00:05',
     labels: { tier: 'web', 'app.kubernetes.io/name': 'shop' },
+    identity: 256,
     ...data,
   },
 });
@@ -32,6 +33,8 @@ const podCreated: EndpointCreated = {
     ip: '10.1.0.5',
     mac: '0a:58:0a:01:00:05',
     labels: { 'app.kubernetes.io/name': 'shop', tier: 'web' },
+    identity: 256,
+    namedPorts: [],
   },
 };
 const uid = podCreated.data.uid;
@@ -54,7 +57,13 @@ describe('Endpoint', () => {
     it('creates an external endpoint with no node, its MAC optional', () => {
       const external = {
         type: 'CreateEndpoint',
-        data: { uid: 'ext-db', kind: 'external', segmentId: 'seg-1', ip: '192.168.10.20' },
+        data: {
+          uid: 'ext-db',
+          kind: 'external',
+          segmentId: 'seg-1',
+          ip: '192.168.10.20',
+          identity: 300,
+        },
       } as const;
       given([])
         .when(external)
@@ -69,6 +78,8 @@ describe('Endpoint', () => {
               ip: '192.168.10.20',
               mac: '',
               labels: {},
+              identity: 300,
+              namedPorts: [],
             },
           },
         ]);
@@ -77,8 +88,127 @@ describe('Endpoint', () => {
         .thenThrows('InvalidArgument', /cannot be on a node/);
     });
 
+    it('records named ports sorted by name', () => {
+      given([])
+        .when(
+          createPod({
+            namedPorts: [
+              { name: 'metrics', protocol: 'TCP', port: 9090 },
+              { name: 'dns', protocol: 'UDP', port: 53 },
+              { name: 'h2c', protocol: 'SCTP', port: 8443 },
+            ],
+          }),
+        )
+        .then([
+          {
+            ...podCreated,
+            data: {
+              ...podCreated.data,
+              namedPorts: [
+                { name: 'dns', protocol: 'UDP', port: 53 },
+                { name: 'h2c', protocol: 'SCTP', port: 8443 },
+                { name: 'metrics', protocol: 'TCP', port: 9090 },
+              ],
+            },
+          },
+        ]);
+    });
+
+    it.each([
+      {
+        name: 'a name with uppercase',
+        port: { name: 'Http', protocol: 'TCP', port: 80 },
+        code: 'InvalidName',
+      },
+      {
+        name: 'a name of 16 characters',
+        port: { name: 'a'.repeat(16), protocol: 'TCP', port: 80 },
+        code: 'InvalidName',
+      },
+      {
+        name: 'a name without a letter',
+        port: { name: '8080', protocol: 'TCP', port: 80 },
+        code: 'InvalidName',
+      },
+      {
+        name: "a name with '--'",
+        port: { name: 'a--b', protocol: 'TCP', port: 80 },
+        code: 'InvalidName',
+      },
+      {
+        name: "a name ending in '-'",
+        port: { name: 'web-', protocol: 'TCP', port: 80 },
+        code: 'InvalidName',
+      },
+      {
+        name: 'an unknown protocol',
+        port: { name: 'web', protocol: 'ICMP', port: 80 },
+        code: 'InvalidPort',
+      },
+      { name: 'port 0', port: { name: 'web', protocol: 'TCP', port: 0 }, code: 'InvalidPort' },
+      {
+        name: 'port 65536',
+        port: { name: 'web', protocol: 'TCP', port: 65_536 },
+        code: 'InvalidPort',
+      },
+    ] as const)('rejects a named port with $name', ({ port, code }) => {
+      given([])
+        .when(createPod({ namedPorts: [port as never] }))
+        .thenThrows(code);
+    });
+
+    it('rejects a repeated named port name and more than 64 named ports', () => {
+      given([])
+        .when(
+          createPod({
+            namedPorts: [
+              { name: 'web', protocol: 'TCP', port: 80 },
+              { name: 'web', protocol: 'UDP', port: 80 },
+            ],
+          }),
+        )
+        .thenThrows('InvalidName', /twice/);
+      const many = Array.from({ length: 65 }, (_, i) => ({
+        name: `p${i}`,
+        protocol: 'TCP' as const,
+        port: 1000 + i,
+      }));
+      given([])
+        .when(createPod({ namedPorts: many }))
+        .thenThrows('InvalidArgument', /at most 64/);
+      given([])
+        .when(createPod({ namedPorts: many.slice(0, 64) }))
+        .then([
+          {
+            ...podCreated,
+            data: {
+              ...podCreated.data,
+              namedPorts: [...many.slice(0, 64)].sort((a, b) => (a.name < b.name ? -1 : 1)),
+            },
+          },
+        ]);
+    });
+
+    it('rejects an identity that is not an allocated one, and labels Strata derives', () => {
+      given([])
+        .when(createPod({ identity: 2 }))
+        .thenThrows('InvalidArgument', /identity/);
+      given([])
+        .when(createPod({ identity: undefined as never }))
+        .thenThrows('InvalidArgument', /identity/);
+      given([])
+        .when(createPod({ labels: { 'strata.io/segment': 'seg-2' } }))
+        .thenThrows('InvalidLabels', /set by Strata/);
+      given([])
+        .when(createPod({ labels: { 'strata.io/kind': 'external' } }))
+        .thenThrows('InvalidLabels');
+    });
+
     it('is idempotent, and rejects other settings for the same uid', () => {
       given([podCreated]).when(createPod()).thenNothingHappened();
+      given([podCreated])
+        .when(createPod({ namedPorts: [{ name: 'web', protocol: 'TCP', port: 80 }] }))
+        .thenThrows('AlreadyExists');
       given([podCreated])
         .when(createPod({ ip: '10.1.0.6' }))
         .thenThrows('AlreadyExists');
@@ -131,25 +261,45 @@ describe('Endpoint', () => {
   });
 
   describe('UpdateEndpointLabels', () => {
-    const update = (labels: Record<string, string>) =>
-      ({ type: 'UpdateEndpointLabels', data: { uid, labels } }) as const;
+    const update = (labels: Record<string, string>, identity = 256) =>
+      ({ type: 'UpdateEndpointLabels', data: { uid, labels, identity } }) as const;
 
-    it('records the complete new label set', () => {
-      given([podCreated])
-        .when(update({ tier: 'api' }))
-        .then([{ type: 'EndpointLabelsUpdated', data: { uid, labels: { tier: 'api' } } }]);
+    it('records the complete new label set and its identity', () => {
+      const state = given([podCreated])
+        .when(update({ tier: 'api' }, 257))
+        .then([
+          { type: 'EndpointLabelsUpdated', data: { uid, labels: { tier: 'api' }, identity: 257 } },
+        ]);
+      expect(state).toMatchObject({ status: 'active', identity: 257 });
     });
 
-    it('changes nothing when the labels are the same, in any key order', () => {
+    it('changes nothing when the labels and identity are the same, in any key order', () => {
       given([podCreated])
         .when(update({ tier: 'web', 'app.kubernetes.io/name': 'shop' }))
         .thenNothingHappened();
     });
 
-    it('rejects invalid labels', () => {
+    it('records a new identity for the same labels', () => {
+      given([podCreated])
+        .when(update({ tier: 'web', 'app.kubernetes.io/name': 'shop' }, 300))
+        .then([
+          {
+            type: 'EndpointLabelsUpdated',
+            data: { uid, labels: podCreated.data.labels, identity: 300 },
+          },
+        ]);
+    });
+
+    it('rejects invalid labels, derived labels and a reserved identity', () => {
       given([podCreated])
         .when(update({ 'bad/key/x': 'v' }))
         .thenThrows('InvalidLabels');
+      given([podCreated])
+        .when(update({ 'strata.io/segment': 'x' }))
+        .thenThrows('InvalidLabels');
+      given([podCreated])
+        .when(update({ tier: 'api' }, 0))
+        .thenThrows('InvalidArgument');
     });
 
     it('needs a live endpoint', () => {
@@ -190,6 +340,8 @@ describe('Endpoint', () => {
             ip: '192.168.10.20',
             mac: '',
             labels: {},
+            identity: 300,
+            namedPorts: [],
           },
         },
       ])

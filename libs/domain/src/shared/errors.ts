@@ -21,6 +21,7 @@ export type DomainErrorCode =
   | 'DuplicateVni'
   | 'AddressInUse'
   | 'PoolExhausted'
+  | 'IdentitiesExhausted'
   | 'NotFound'
   | 'AlreadyExists'
   | 'InvalidState';

@@ -1,8 +1,10 @@
 import {
   ADMIN,
+  agentSubject,
   CommandClient,
   CredentialsError,
   loadCredentials,
+  type AgentStatus,
   type CommandSpec,
   type IdentityCredentials,
 } from '@strata/bus';
@@ -65,6 +67,22 @@ export class Session {
     const reply = await this.client.call(spec, data);
     if (!reply.ok) throw new CliError(reply.error.code, reply.error.message);
     return reply.data;
+  }
+
+  /**
+   * The status the agent of `node` reports (`strata.agent.<node>.status`), or undefined when
+   * it does not answer within `timeoutMs` (or answers with an error).
+   */
+  async agentStatus(node: string, timeoutMs: number): Promise<AgentStatus | undefined> {
+    try {
+      const reply = (await this.client.raw(agentSubject(node, 'status'), '', { timeoutMs })) as {
+        ok?: unknown;
+        data?: unknown;
+      };
+      return reply?.ok === true ? (reply.data as AgentStatus) : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   async close(): Promise<void> {

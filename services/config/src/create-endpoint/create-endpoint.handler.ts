@@ -2,6 +2,7 @@ import { Controller, Inject } from '@nestjs/common';
 import {
   commandMeta,
   CONFIG,
+  IDENTITY,
   type CommandRequest,
   type CreateEndpointRequest,
   type EndpointView,
@@ -17,6 +18,7 @@ import {
 import { DeciderRunner } from '@strata/eventstore';
 import { ConfigReadModel } from '../read-model/config-read-model';
 import { endpointView } from '../read-model/views';
+import { IpamClient } from '../shared/ipam-client';
 import { KeyedLock, segmentLock } from '../shared/keyed-lock';
 import { CommandInput, CommandRoute } from '../transport/command-route';
 
@@ -25,6 +27,11 @@ import { CommandInput, CommandRoute } from '../transport/command-route';
  * external endpoint on an existing segment (NotFound otherwise). Its IP must lie in one of the
  * segment's subnets (InvalidIp) and be held by no other endpoint of the segment (AddressInUse),
  * both checked against the read model. Idempotent by uid.
+ *
+ * Before it decides, it acquires the identity of the endpoint's security labels from the
+ * policy service (`strata.policy.identity.acquire`), and EndpointCreated carries it: an
+ * endpoint is never appended without its identity. IdentitiesExhausted (or Timeout /
+ * NoResponders when the policy service does not answer) fails the request, appending nothing.
  */
 @Controller()
 export class CreateEndpointHandler {
@@ -32,6 +39,7 @@ export class CreateEndpointHandler {
     @Inject(DeciderRunner) private readonly runner: DeciderRunner,
     @Inject(ConfigReadModel) private readonly readModel: ConfigReadModel,
     @Inject(KeyedLock) private readonly lock: KeyedLock,
+    @Inject(IpamClient) private readonly services: IpamClient,
   ) {}
 
   @CommandRoute(CONFIG.createEndpoint, {
@@ -60,10 +68,16 @@ export class CreateEndpointHandler {
           `${data.ip} is held by endpoint ${holder.uid} on segment ${segment.segmentId}`,
         );
       }
+      const { identity } = await this.services.execute(
+        IDENTITY.acquire,
+        { labels: data.labels ?? {}, segmentId: data.segmentId, kind: data.kind },
+        request,
+        'identity',
+      );
       await this.runner.run(
         endpointDecider,
         endpointStream(data.uid),
-        { type: 'CreateEndpoint', data },
+        { type: 'CreateEndpoint', data: { ...data, identity } },
         commandMeta(request),
       );
       return endpointView(await this.readModel.endpoint(data.uid));

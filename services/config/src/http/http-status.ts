@@ -7,10 +7,11 @@
  * | Unauthorized (no or wrong bearer token)                            | 401    |
  * | NotFound (an aggregate, a pool, or a route)                        | 404    |
  * | AlreadyExists, OverlappingCidr, DuplicateVni, AddressInUse, InvalidState, |  |
- * | PoolExhausted, WrongExpectedRevision, DuplicateEventId, DuplicateCommand | 409 |
+ * | PoolExhausted, IdentitiesExhausted, WrongExpectedRevision, DuplicateEventId, |   |
+ * | DuplicateCommand                                                   | 409    |
  * | EventTooLarge, PayloadTooLarge                                     | 413    |
  * | BadReply (IPAM answered something that is not a reply)             | 502    |
- * | StoreUnavailable, Timeout, NoResponders (IPAM not answering)       | 503    |
+ * | StoreUnavailable, Timeout, NoResponders (IPAM or policy not answering) | 503  |
  * | anything else (Internal)                                           | 500    |
  *
  * PoolExhausted is 409, not 507: nothing is wrong with the server's storage; the request
@@ -30,6 +31,7 @@ const BY_CODE: Readonly<Record<string, number>> = {
   AddressInUse: 409,
   InvalidState: 409,
   PoolExhausted: 409,
+  IdentitiesExhausted: 409,
   WrongExpectedRevision: 409,
   DuplicateEventId: 409,
   DuplicateCommand: 409,

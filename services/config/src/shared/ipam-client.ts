@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { CommandClient, CommandRequest, CommandSpec } from '@strata/bus';
 
 /**
- * The config service's calls to IPAM (VNIs for segments, VIPs for services) over NATS.
+ * The config service's calls to IPAM (VNIs for segments, VIPs for services) and to the policy
+ * service (endpoint identities) over NATS.
  *
  * Each call's command id is derived from the config command that makes it and the step it is
  * (`vni`, `vip`, `vni-release`, ...): a retried config command makes exactly the same IPAM

@@ -10,7 +10,7 @@ import {
 } from '@strata/bus';
 import { policyDecider, policyStream } from '@strata/domain';
 import { DeciderRunner } from '@strata/eventstore';
-import { PolicyReadModel, policyView } from '../read-model/policy-read-model';
+import { PolicyReadModel } from '../read-model/policy-read-model';
 
 /**
  * `strata.policy.policy.create`: a tiered policy. Idempotent: the same policy again returns it
@@ -34,6 +34,6 @@ export class CreatePolicyHandler {
       { type: 'CreatePolicy', data: request.data },
       commandMeta(request),
     );
-    return policyView(await this.readModel.policy(policyId));
+    return this.readModel.policy(policyId);
   }
 }

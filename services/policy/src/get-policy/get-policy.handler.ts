@@ -7,7 +7,7 @@ import {
   type PolicyRefRequest,
   type PolicyView,
 } from '@strata/bus';
-import { PolicyReadModel, policyView } from '../read-model/policy-read-model';
+import { PolicyReadModel } from '../read-model/policy-read-model';
 
 /** `strata.policy.policy.get`: one policy, or NotFound. */
 @Controller()
@@ -18,6 +18,6 @@ export class GetPolicyHandler {
   async handle(
     @CommandBody(POLICY.getPolicy) request: CommandRequest<PolicyRefRequest>,
   ): Promise<PolicyView> {
-    return policyView(await this.readModel.policy(request.data.policyId));
+    return this.readModel.policy(request.data.policyId);
   }
 }

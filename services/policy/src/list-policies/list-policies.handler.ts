@@ -7,7 +7,7 @@ import {
   type ListPoliciesRequest,
   type PolicyView,
 } from '@strata/bus';
-import { PolicyReadModel, policyView } from '../read-model/policy-read-model';
+import { PolicyReadModel } from '../read-model/policy-read-model';
 
 /** `strata.policy.policy.list`: every policy (of one tier if given) in evaluation order. */
 @Controller()
@@ -18,6 +18,6 @@ export class ListPoliciesHandler {
   async handle(
     @CommandBody(POLICY.listPolicies) request: CommandRequest<ListPoliciesRequest>,
   ): Promise<{ policies: PolicyView[] }> {
-    return { policies: (await this.readModel.activePolicies(request.data.tier)).map(policyView) };
+    return { policies: await this.readModel.activePolicies(request.data.tier) };
   }
 }

@@ -1,9 +1,11 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CaughtUpReadModel, EVENT_STORE, type PolicyView } from '@strata/bus';
 import {
   DomainError,
+  isDomainError,
   POLICY_TIERS,
   policyDecider,
+  specOf,
   type ActivePolicy,
   type PolicyEvent,
   type PolicyState,
@@ -11,34 +13,45 @@ import {
 } from '@strata/domain';
 import { parseStreamName, type EventStore, type RecordedEvent } from '@strata/eventstore';
 
-/** Every policy, folded from `policy-*` with the aggregate's own `evolve`, caught up per query. */
+interface Entry {
+  readonly state: PolicyState;
+  readonly revision: number;
+}
+
+/**
+ * Every policy, folded from `policy-*` with the aggregate's own `evolve` (which upcasts
+ * schema-v1 events), caught up per query, with each policy's stream revision. An event whose
+ * data is malformed is logged and skipped: one bad event must not take every query down.
+ */
 @Injectable()
 export class PolicyReadModel extends CaughtUpReadModel {
-  private readonly policies = new Map<string, PolicyState>();
+  private readonly logger = new Logger(PolicyReadModel.name);
+  private readonly policies = new Map<string, Entry>();
 
   constructor(@Inject(EVENT_STORE) store: EventStore) {
     super(store, ['policy']);
   }
 
-  async policy(policyId: string): Promise<ActivePolicy> {
+  async policy(policyId: string): Promise<PolicyView> {
     await this.catchUp();
-    const state = this.policies.get(policyId);
-    if (state?.status === 'active') return state;
+    const entry = this.policies.get(policyId);
+    if (entry?.state.status === 'active') return policyView(entry.state, entry.revision);
     throw new DomainError(
       'NotFound',
-      state?.status === 'deleted'
+      entry?.state.status === 'deleted'
         ? `policy ${policyId} was deleted`
         : `policy ${policyId} not found`,
     );
   }
 
   /** Active policies (of one tier when given) in evaluation order: tier, priority, then id. */
-  async activePolicies(tier?: PolicyTier): Promise<ActivePolicy[]> {
+  async activePolicies(tier?: PolicyTier): Promise<PolicyView[]> {
     await this.catchUp();
     return [...this.policies.values()]
-      .filter(
-        (state): state is ActivePolicy =>
-          state.status === 'active' && (tier === undefined || state.tier === tier),
+      .flatMap(({ state, revision }) =>
+        state.status === 'active' && (tier === undefined || state.tier === tier)
+          ? [policyView(state, revision)]
+          : [],
       )
       .sort(
         (a, b) =>
@@ -50,12 +63,17 @@ export class PolicyReadModel extends CaughtUpReadModel {
 
   protected apply(event: RecordedEvent): void {
     const { id } = parseStreamName(event.stream);
-    const state = this.policies.get(id) ?? policyDecider.initialState();
-    this.policies.set(id, policyDecider.evolve(state, event as unknown as PolicyEvent));
+    const state = this.policies.get(id)?.state ?? policyDecider.initialState();
+    try {
+      const next = policyDecider.evolve(state, event as unknown as PolicyEvent);
+      this.policies.set(id, { state: next, revision: event.revision });
+    } catch (error: unknown) {
+      if (!isDomainError(error)) throw error;
+      this.logger.warn(`skipped ${event.type} at position ${event.position}: ${error.message}`);
+    }
   }
 }
 
-export function policyView(policy: ActivePolicy): PolicyView {
-  const { status: _status, ...view } = policy;
-  return view;
+export function policyView(policy: ActivePolicy, revision: number): PolicyView {
+  return { policyId: policy.policyId, revision, ...specOf(policy) };
 }

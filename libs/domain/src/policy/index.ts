@@ -1,0 +1,4 @@
+export * from './model';
+export * from './policy';
+export * from './rule-id';
+export * from './kubernetes';
