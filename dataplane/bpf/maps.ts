@@ -18,6 +18,10 @@ export const MAP_NAMES = {
   traffic: 'strata_traffic',
   flows: 'strata_flows',
   sampler: 'strata_sampler',
+  policy: 'strata_policy',
+  prefixes: 'strata_prefixes',
+  conntrack: 'strata_ct',
+  verdicts: 'strata_verdicts',
 } as const;
 
 /** The `const volatile` node configuration every object has; pass encodeNodeConfig() as rodata. */
@@ -40,6 +44,14 @@ export const TRAFFIC_KEY_SIZE = 8;
 export const TRAFFIC_VALUE_SIZE = 16;
 export const COUNTER_VALUE_SIZE = 8;
 export const FLOW_RECORD_SIZE = 40;
+export const POLICY_KEY_SIZE = 16;
+export const POLICY_VALUE_SIZE = 12;
+export const PREFIX_KEY_SIZE = 8;
+export const PREFIX_VALUE_SIZE = 4;
+export const CT_KEY_SIZE = 16;
+export const CT_VALUE_SIZE = 8;
+export const VERDICT_KEY_SIZE = 8;
+export const VERDICT_VALUE_SIZE = 16;
 
 /** enum strata_drop_reason, by value (index). */
 export const DROP_REASONS = [
@@ -66,6 +78,7 @@ export const DROP_REASONS = [
   'decap_failed',
   'reply_failed',
   'vxlan_from_pod',
+  'policy_denied',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -98,6 +111,31 @@ export type Point = (typeof POINTS)[number];
 /** enum strata_outcome. */
 export const OUTCOMES = ['forwarded', 'passed', 'dropped', 'replied'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
+
+/** enum strata_policy_dir. */
+export const POLICY_DIRECTIONS = ['ingress', 'egress'] as const;
+export type PolicyDirection = (typeof POLICY_DIRECTIONS)[number];
+
+/** enum strata_verdict. */
+export const VERDICTS = ['allow', 'deny'] as const;
+export type Verdict = (typeof VERDICTS)[number];
+
+/** enum strata_verdict_kind: what strata_verdicts counts per rule. */
+export const VERDICT_KINDS = [
+  'allowed',
+  'denied',
+  'staged_would_deny',
+  'staged_would_allow',
+] as const;
+export type VerdictKind = (typeof VERDICT_KINDS)[number];
+
+/** The `*` peer of strata_policy keys. */
+export const POLICY_PEER_ANY = 0xffffffff;
+/** Prefix lengths of strata_policy rows: any protocol, one protocol, a port block of 0 bits. */
+export const POLICY_PREFIX_ANY_PROTOCOL = 72;
+export const POLICY_PREFIX_PROTOCOL = 80;
+/** Reserved identity of addresses that are neither endpoints nor prefixes. */
+export const IDENTITY_WORLD = 2;
 
 /** strata_vtep.flags: accept VXLAN without GBP from this VTEP (source identity 0). */
 export const VTEP_FLAG_NO_GBP = 0x1;
@@ -226,6 +264,221 @@ export function encodeVtep(value: VtepValue): Buffer {
 export function decodeVtep(value: Buffer): VtepValue {
   checkSize(value, VTEP_SIZE, 'VTEP');
   return { flags: value.readUInt32LE(0) };
+}
+
+// --- policy maps -----------------------------------------------------------------------------
+
+/**
+ * A strata_policy key. `protocol` '*' is the any-protocol row (prefix 72); a protocol without
+ * `port` its protocol row (prefix 80); with `port` and `bits` the block of destination ports
+ * whose top `bits` bits equal `port`'s (prefix 80 + bits; port must have no other bits set).
+ */
+export interface PolicyKey {
+  readonly direction: PolicyDirection;
+  /** The local endpoint's identity. */
+  readonly local: number;
+  /** The peer's identity, or '*' for any peer without rows of its own. */
+  readonly peer: number | '*';
+  readonly protocol: number | '*';
+  readonly port?: { readonly start: number; readonly bits: number };
+}
+
+export function encodePolicyKey(key: PolicyKey): Buffer {
+  const out = Buffer.alloc(POLICY_KEY_SIZE);
+  let prefix = POLICY_PREFIX_ANY_PROTOCOL;
+  out.writeUInt32BE(checkUint(key.local, 32, 'local identity'), 4);
+  out.writeUInt32BE(key.peer === '*' ? POLICY_PEER_ANY : checkUint(key.peer, 32, 'peer'), 8);
+  const direction = POLICY_DIRECTIONS.indexOf(key.direction);
+  if (direction < 0) throw new RangeError(`unknown policy direction '${String(key.direction)}'`);
+  out.writeUInt8(direction, 12);
+  if (key.protocol !== '*') {
+    out.writeUInt8(checkUint(key.protocol, 8, 'protocol'), 13);
+    prefix = POLICY_PREFIX_PROTOCOL;
+    if (key.port !== undefined) {
+      const { start, bits } = key.port;
+      checkUint(start, 16, 'port');
+      if (!Number.isInteger(bits) || bits < 0 || bits > 16) {
+        throw new RangeError(`port bits must be an integer 0-16, got ${bits}`);
+      }
+      if (bits < 16 && (start & (0xffff >>> bits)) !== 0) {
+        throw new RangeError(`port ${start}/${bits} has bits set beyond its prefix`);
+      }
+      out.writeUInt16BE(start, 14);
+      prefix += bits;
+    }
+  } else if (key.port !== undefined) {
+    throw new RangeError('a port block needs a protocol');
+  }
+  out.writeUInt32LE(prefix, 0);
+  return out;
+}
+
+export function decodePolicyKey(key: Buffer): PolicyKey {
+  checkSize(key, POLICY_KEY_SIZE, 'policy key');
+  const prefix = key.readUInt32LE(0);
+  if (prefix < POLICY_PREFIX_ANY_PROTOCOL || prefix > POLICY_PREFIX_PROTOCOL + 16) {
+    throw new RangeError(`policy key prefix ${prefix} is not 72, 80 or 81-96`);
+  }
+  const peer = key.readUInt32BE(8);
+  const protocol = key.readUInt8(13);
+  const decoded = {
+    direction: enumName(POLICY_DIRECTIONS, key.readUInt8(12), 'policy direction'),
+    local: key.readUInt32BE(4),
+    peer: peer === POLICY_PEER_ANY ? ('*' as const) : peer,
+  };
+  if (prefix === POLICY_PREFIX_ANY_PROTOCOL) return { ...decoded, protocol: '*' };
+  if (prefix === POLICY_PREFIX_PROTOCOL) return { ...decoded, protocol };
+  return {
+    ...decoded,
+    protocol,
+    port: { start: key.readUInt16BE(14), bits: prefix - POLICY_PREFIX_PROTOCOL },
+  };
+}
+
+/** A strata_policy value: the enforced and the staged verdict, and the rules behind them. */
+export interface PolicyValue {
+  readonly verdict: Verdict;
+  readonly rule: number;
+  readonly stagedVerdict: Verdict;
+  readonly stagedRule: number;
+}
+
+export function encodePolicyValue(value: PolicyValue): Buffer {
+  const out = Buffer.alloc(POLICY_VALUE_SIZE);
+  out.writeUInt8(verdictCode(value.verdict), 0);
+  out.writeUInt8(verdictCode(value.stagedVerdict), 1);
+  out.writeUInt32LE(checkUint(value.rule, 32, 'rule'), 4);
+  out.writeUInt32LE(checkUint(value.stagedRule, 32, 'staged rule'), 8);
+  return out;
+}
+
+export function decodePolicyValue(value: Buffer): PolicyValue {
+  checkSize(value, POLICY_VALUE_SIZE, 'policy value');
+  // Any verdict byte but ALLOW denies (as the programs read it).
+  const verdict = (byte: number): Verdict => (byte === 0 ? 'allow' : 'deny');
+  return {
+    verdict: verdict(value.readUInt8(0)),
+    rule: value.readUInt32LE(4),
+    stagedVerdict: verdict(value.readUInt8(1)),
+    stagedRule: value.readUInt32LE(8),
+  };
+}
+
+/** A strata_prefixes key: an IPv4 block; bits beyond `length` must be zero. */
+export interface PrefixKey {
+  readonly address: string;
+  readonly length: number;
+}
+
+export function encodePrefixKey(key: PrefixKey): Buffer {
+  const out = Buffer.alloc(PREFIX_KEY_SIZE);
+  const { length } = key;
+  if (!Number.isInteger(length) || length < 0 || length > 32) {
+    throw new RangeError(`prefix length must be an integer 0-32, got ${length}`);
+  }
+  const address = encodeIpv4(key.address);
+  const host = length === 32 ? 0 : 0xffffffff >>> length;
+  if ((address.readUInt32BE(0) & host) >>> 0 !== 0) {
+    throw new RangeError(`${key.address}/${length} has bits set beyond its prefix`);
+  }
+  out.writeUInt32LE(length, 0);
+  address.copy(out, 4);
+  return out;
+}
+
+export function decodePrefixKey(key: Buffer): PrefixKey {
+  checkSize(key, PREFIX_KEY_SIZE, 'prefix key');
+  return { address: decodeIpv4(key, 4), length: key.readUInt32LE(0) };
+}
+
+export interface PrefixValue {
+  readonly identity: number;
+}
+
+export function encodePrefixValue(value: PrefixValue): Buffer {
+  const out = Buffer.alloc(PREFIX_VALUE_SIZE);
+  out.writeUInt32LE(checkUint(value.identity, 32, 'identity'));
+  return out;
+}
+
+export function decodePrefixValue(value: Buffer): PrefixValue {
+  checkSize(value, PREFIX_VALUE_SIZE, 'prefix value');
+  return { identity: value.readUInt32LE(0) };
+}
+
+/** A strata_ct key: a connection as the packet that opened it. */
+export interface ConnectionKey {
+  readonly source: string;
+  readonly destination: string;
+  /** 0 for protocols without ports and non-first fragments. */
+  readonly sourcePort: number;
+  readonly destinationPort: number;
+  readonly protocol: number;
+}
+
+export function encodeConnectionKey(key: ConnectionKey): Buffer {
+  const out = Buffer.alloc(CT_KEY_SIZE);
+  encodeIpv4(key.source).copy(out, 0);
+  encodeIpv4(key.destination).copy(out, 4);
+  out.writeUInt16BE(checkUint(key.sourcePort, 16, 'sourcePort'), 8);
+  out.writeUInt16BE(checkUint(key.destinationPort, 16, 'destinationPort'), 10);
+  out.writeUInt8(checkUint(key.protocol, 8, 'protocol'), 12);
+  return out;
+}
+
+export function decodeConnectionKey(key: Buffer): ConnectionKey {
+  checkSize(key, CT_KEY_SIZE, 'conntrack key');
+  return {
+    source: decodeIpv4(key, 0),
+    destination: decodeIpv4(key, 4),
+    sourcePort: key.readUInt16BE(8),
+    destinationPort: key.readUInt16BE(10),
+    protocol: key.readUInt8(12),
+  };
+}
+
+/** A strata_ct value: when the connection was opened (bpf_ktime_get_ns). */
+export function encodeConnection(openedNs: bigint): Buffer {
+  const out = Buffer.alloc(CT_VALUE_SIZE);
+  out.writeBigUInt64LE(openedNs);
+  return out;
+}
+
+/** A strata_verdicts key: one rule, one kind of verdict. */
+export interface VerdictKey {
+  readonly rule: number;
+  readonly kind: VerdictKind;
+}
+
+export function encodeVerdictKey(key: VerdictKey): Buffer {
+  const out = Buffer.alloc(VERDICT_KEY_SIZE);
+  out.writeUInt32LE(checkUint(key.rule, 32, 'rule'), 0);
+  const kind = VERDICT_KINDS.indexOf(key.kind);
+  if (kind < 0) throw new RangeError(`unknown verdict kind '${String(key.kind)}'`);
+  out.writeUInt32LE(kind, 4);
+  return out;
+}
+
+export function decodeVerdictKey(key: Buffer): VerdictKey {
+  checkSize(key, VERDICT_KEY_SIZE, 'verdict key');
+  return {
+    rule: key.readUInt32LE(0),
+    kind: enumName(VERDICT_KINDS, key.readUInt32LE(4), 'verdict kind'),
+  };
+}
+
+/** A strata_verdicts value (per-CPU), summed. */
+export function decodeVerdictCount(value: Buffer): TrafficCount {
+  return {
+    packets: sumPerCpu(value, VERDICT_VALUE_SIZE, 0),
+    bytes: sumPerCpu(value, VERDICT_VALUE_SIZE, 8),
+  };
+}
+
+function verdictCode(verdict: Verdict): number {
+  const code = VERDICTS.indexOf(verdict);
+  if (code < 0) throw new RangeError(`unknown verdict '${String(verdict)}'`);
+  return code;
 }
 
 // --- node configuration (rodata) -------------------------------------------------------------

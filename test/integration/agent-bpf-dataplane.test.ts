@@ -7,12 +7,12 @@ import type {
 } from '@strata/domain';
 import { ifindexOf, openPinnedMap } from '@strata/dataplane';
 import {
+  copyTables,
   createForwardingState,
   diff,
   digest,
   emptyTables,
   interfaceName,
-  placeholderIdentity,
   sameEntry,
   type ForwardingState,
   type ForwardingTables,
@@ -35,6 +35,11 @@ import {
 } from '../../dataplane/bpf/maps';
 import { bpfSkipReason, buildObjects } from '../../dataplane/bpf/testing/harness';
 import { BpfDataplane, type BpfDataplaneOptions } from '../../services/agent/src/bpf';
+import {
+  policyMapKey,
+  policyMapValue,
+  prefixMapKey,
+} from '../../services/agent/src/bpf/policy-view';
 import { writeDelta } from '../../services/agent/src/dataplane';
 import { Reconciler } from '../../services/agent/src/reconciler';
 
@@ -67,6 +72,8 @@ const POD_B = { uid: 'pod-b', ip: '10.244.2.2', mac: '0a:58:0a:f4:02:02' };
 const POD_C = { uid: 'pod-c', ip: '10.244.1.3', mac: '0a:58:0a:f4:01:03' };
 const WEB = { app: 'web' };
 const DB = { app: 'db' };
+/** The identities the allocator gave these label sets, as the endpoint events carry them. */
+const identityOf = (labels: typeof WEB): number => (labels === DB ? 301 : 300);
 const HOST_A = interfaceName(POD_A.uid);
 const HOST_C = interfaceName(POD_C.uid);
 
@@ -163,7 +170,17 @@ const node = (name: string, vtep: typeof NODE1): NodeRegistered => ({
 });
 const pod = (p: typeof POD_A, on: string, labels = WEB): EndpointCreated => ({
   type: 'EndpointCreated',
-  data: { uid: p.uid, segmentId: 'blue', node: on, ip: p.ip, mac: p.mac, labels, kind: 'pod' },
+  data: {
+    uid: p.uid,
+    segmentId: 'blue',
+    node: on,
+    ip: p.ip,
+    mac: p.mac,
+    labels,
+    kind: 'pod',
+    identity: identityOf(labels),
+    namedPorts: [],
+  },
 });
 const podDeleted = (p: typeof POD_A): EndpointDeleted => ({
   type: 'EndpointDeleted',
@@ -380,14 +397,14 @@ suite(`BpfDataplane in netns ${NODE_NS}`, () => {
     expect(decodeLocalEndpoint(pinned(MAP_NAMES.locals).get(POD_A.ip)!)).toEqual({
       ifindex: ifindexOf(HOST_A, { netns: NODE_NETNS }),
       vni: VNI,
-      identity: placeholderIdentity(WEB),
+      identity: identityOf(WEB),
       mac: POD_A.mac,
     });
     expect(local.interfaceName).toBe(HOST_A);
     expect(decodeRemoteEndpoint(pinned(MAP_NAMES.remotes).get(POD_B.ip)!)).toEqual({
       vtepAddress: NODE2.vtepAddress,
       vni: VNI,
-      identity: placeholderIdentity(DB),
+      identity: identityOf(DB),
       vtepMac: NODE2.vtepMac,
       mac: POD_B.mac,
     });
@@ -413,12 +430,12 @@ suite(`BpfDataplane in netns ${NODE_NS}`, () => {
     expect(after.traffic).toEqual(
       expect.arrayContaining([
         expect.objectContaining({
-          srcIdentity: placeholderIdentity(WEB),
-          dstIdentity: placeholderIdentity(DB),
+          srcIdentity: identityOf(WEB),
+          dstIdentity: identityOf(DB),
           direction: 'from_pod',
         }),
         expect.objectContaining({
-          dstIdentity: placeholderIdentity(WEB),
+          dstIdentity: identityOf(WEB),
           direction: 'from_overlay',
         }),
       ]),
@@ -433,7 +450,7 @@ suite(`BpfDataplane in netns ${NODE_NS}`, () => {
         encodeLocalEndpoint({
           ifindex: ifindexOf(HOST_A, { netns: NODE_NETNS }),
           vni: 43,
-          identity: placeholderIdentity(WEB),
+          identity: identityOf(WEB),
           mac: POD_A.mac,
         }),
       ),
@@ -501,7 +518,7 @@ suite(`BpfDataplane in netns ${NODE_NS}`, () => {
       interfaceName: HOST_C,
       mac: POD_C.mac,
       vni: VNI,
-      identity: placeholderIdentity(WEB),
+      identity: identityOf(WEB),
     };
     await dataplane.update('local', [{ key: POD_C.ip, entry }]);
     expect(dataplane.parkedEntries).toEqual(new Map([[POD_C.ip, HOST_C]]));
@@ -634,3 +651,291 @@ suite(`BpfDataplane in netns ${NODE_NS}`, () => {
     expect(existsSync(PIN_DIR)).toBe(false);
   });
 });
+
+// --- policy across two nodes ----------------------------------------------------------------
+
+/**
+ * Two nodes, each its own BpfDataplane (TC mode), one pod each, tables written by hand in the
+ * formats of libs/forwarding (docs/policy.md): namespaces sbp-<pid>-*, pins /sys/fs/bpf/sbp-*.
+ *
+ *   pod-a netns (10.244.1.2) ── node-1 netns ── ul0 ═══ ul0 ── node-2 netns ── pod-b netns (10.244.2.2)
+ */
+const SBP = `sbp-${process.pid}`;
+const SBP_NODES = [`${SBP}-n1`, `${SBP}-n2`] as const;
+const SBP_PODS = [`${SBP}-a`, `${SBP}-b`] as const;
+const SBP_PINS = SBP_NODES.map((ns) => `/sys/fs/bpf/${ns}`);
+const SBP_A = { uid: 'sbp-pod-a', ip: '10.244.1.2', mac: '0a:58:0a:f4:01:02', identity: 1000 };
+const SBP_B = { uid: 'sbp-pod-b', ip: '10.244.2.2', mac: '0a:58:0a:f4:02:02', identity: 2000 };
+const SBP_VTEPS = [
+  { address: '192.168.210.1', mac: '02:00:c0:a8:d2:01' },
+  { address: '192.168.210.2', mac: '02:00:c0:a8:d2:02' },
+] as const;
+
+const allowRule = (rule: number) =>
+  ({ verdict: 'allow', rule, stagedVerdict: 'allow', stagedRule: rule }) as const;
+const denyRule = (rule: number) =>
+  ({ verdict: 'deny', rule, stagedVerdict: 'deny', stagedRule: rule }) as const;
+
+function pingWithin(from: string, to: string, seconds: number): boolean {
+  try {
+    inNetns(from, 'ping', '-c', '1', '-W', String(seconds), to);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A TCP echo server in `ns`; resolves once it listens. stop() ends it (by its PID). */
+async function echoServer(ns: string, address: string, port: number) {
+  const script =
+    `require('net').createServer((s) => s.pipe(s))` +
+    `.listen(${port}, '${address}', () => console.log('listening'));`;
+  const child = spawn('nsenter', [`--net=/run/netns/${ns}`, process.execPath, '-e', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('listening')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`echo server exited (${code})`)));
+  });
+  return {
+    stop: async () => {
+      const exited = new Promise((resolve) => child.once('close', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Connects from `ns` and echoes one message: 'echoed', or why not ('timeout', an errno). */
+function tcpEcho(ns: string, address: string, port: number, timeoutMs: number): string {
+  const script =
+    `const s = require('net').connect(${port}, '${address}');` +
+    `s.setTimeout(${timeoutMs}, () => { console.log('timeout'); process.exit(0); });` +
+    `s.on('connect', () => s.write('strata'));` +
+    `s.on('data', (d) => { console.log(String(d) === 'strata' ? 'echoed' : 'garbled'); s.destroy(); });` +
+    `s.on('error', (e) => { console.log(e.code); process.exit(0); });`;
+  return inNetns(ns, process.execPath, '-e', script).trim();
+}
+
+const sbpSuite = reason ? describe.skip : describe;
+
+sbpSuite(`policy enforced across two nodes (netns ${SBP}-*)`, () => {
+  const warnings: string[] = [];
+  const dataplanes: BpfDataplane[] = [];
+
+  beforeAll(async () => {
+    buildObjects();
+    for (const ns of [...SBP_NODES, ...SBP_PODS]) {
+      ip('netns', 'add', ns);
+      inNetns(ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1');
+      inNetns(ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.default.disable_ipv6=1');
+      ip('-n', ns, 'link', 'set', 'lo', 'up');
+    }
+    const [n1, n2] = SBP_NODES;
+    // prettier-ignore
+    ip(
+      '-n', n1, 'link', 'add', 'ul0', 'address', SBP_VTEPS[0].mac, 'type', 'veth',
+      'peer', 'name', 'ul0', 'address', SBP_VTEPS[1].mac, 'netns', n2,
+    );
+    SBP_NODES.forEach((ns, i) => {
+      ip('-n', ns, 'addr', 'add', `${SBP_VTEPS[i].address}/24`, 'dev', 'ul0');
+      ip('-n', ns, 'link', 'set', 'ul0', 'up');
+    });
+    [SBP_A, SBP_B].forEach((pod, i) => {
+      const host = interfaceName(pod.uid);
+      const podNs = SBP_PODS[i];
+      // prettier-ignore
+      ip(
+        '-n', SBP_NODES[i], 'link', 'add', host, 'address', 'ee:ee:ee:ee:ee:ee', 'type', 'veth',
+        'peer', 'name', 'eth0', 'address', pod.mac, 'netns', podNs,
+      );
+      ip('-n', SBP_NODES[i], 'link', 'set', host, 'up');
+      ip('-n', podNs, 'link', 'set', 'eth0', 'mtu', '1450', 'up');
+      ip('-n', podNs, 'addr', 'add', `${pod.ip}/32`, 'dev', 'eth0');
+      ip('-n', podNs, 'route', 'add', '169.254.1.1', 'dev', 'eth0', 'scope', 'link');
+      ip('-n', podNs, 'route', 'add', 'default', 'via', '169.254.1.1', 'dev', 'eth0', 'onlink');
+    });
+    for (const [i, ns] of SBP_NODES.entries()) {
+      dataplanes.push(
+        await BpfDataplane.open({
+          vtepAddress: SBP_VTEPS[i].address,
+          vtepMac: SBP_VTEPS[i].mac,
+          underlayInterface: 'ul0',
+          netns: `/run/netns/${ns}`,
+          pinDir: SBP_PINS[i],
+          pendingRetryMs: 0,
+          onWarning: (error) => warnings.push(error.message),
+        }),
+      );
+    }
+    // Each node: its pod local, the other's remote, the other's VTEP.
+    for (const [i, pod] of [SBP_A, SBP_B].entries()) {
+      const other = i === 0 ? SBP_B : SBP_A;
+      const dataplane = dataplanes[i];
+      const { uid, mac, identity } = pod;
+      await dataplane.update('local', [
+        { key: pod.ip, entry: { uid, interfaceName: interfaceName(uid), mac, vni: VNI, identity } },
+      ]);
+      await dataplane.update('remote', [
+        {
+          key: other.ip,
+          entry: {
+            uid: other.uid,
+            node: `node-${2 - i}`,
+            vtepAddress: SBP_VTEPS[1 - i].address,
+            vtepMac: SBP_VTEPS[1 - i].mac,
+            mac: other.mac,
+            vni: VNI,
+            identity: other.identity,
+          },
+        },
+      ]);
+      await dataplane.update('vteps', [{ key: `node-${2 - i}`, entry: SBP_VTEPS[1 - i] }]);
+    }
+  });
+
+  afterAll(async () => {
+    for (const dataplane of dataplanes) await dataplane.close().catch(() => undefined);
+    for (const ns of [...SBP_PODS, ...SBP_NODES]) {
+      if (existsSync(`/run/netns/${ns}`)) ip('netns', 'del', ns);
+    }
+    for (const pins of SBP_PINS) rmSync(pins, { recursive: true, force: true });
+  });
+
+  it('pings across the nodes while no policy selects either pod', () => {
+    expect(pingWithin(SBP_PODS[0], SBP_B.ip, 5)).toBe(true);
+    expect(dataplanes[1].policyRules()).toEqual([]);
+  });
+
+  it('writes the policy tables into the maps and reads them back; bad keys are rejected', async () => {
+    const [, node2] = dataplanes;
+    await node2.update('policy', [
+      { key: 'i:2000:1000:*', entry: allowRule(4242) },
+      { key: 'i:2000:*:*', entry: denyRule(1) },
+      { key: 'i:2000:1000:6:08/16', entry: denyRule(1) },
+      { key: 'i:2000:*:6:81/12', entry: denyRule(1) },
+    ]);
+    await node2.update('prefixes', [
+      { key: '93.184.216.34/32', entry: { identity: 0x10001 } },
+      { key: '10.1.0.1/16', entry: { identity: 0x10002 } },
+    ]);
+    await node2.update('rules', [
+      {
+        key: '4242',
+        entry: {
+          policyId: 'allow-a',
+          name: 'allow a',
+          tier: 'application',
+          direction: 'ingress',
+          index: 0,
+          action: 'allow',
+          staged: false,
+        },
+      },
+    ]);
+    expect(warnings.filter((w) => w.includes('rejected'))).toEqual([
+      "bpf dataplane: policy i:2000:1000:6:08/16: rejected: port '08' is not an integer 0-65535",
+      'bpf dataplane: policy i:2000:*:6:81/12: rejected: port 81 has bits set beyond /12',
+      'bpf dataplane: prefixes 10.1.0.1/16: rejected: 10.1.0.1/16 has bits set beyond its prefix',
+    ]);
+    const read = await node2.read();
+    expect([...read.policy.keys()].sort()).toEqual(['i:2000:*:*', 'i:2000:1000:*']);
+    expect(read.policy.get('i:2000:1000:*')).toEqual(allowRule(4242));
+    expect([...read.prefixes]).toEqual([['93.184.216.34/32', { identity: 0x10001 }]]);
+    expect(read.rules.get('4242')).toMatchObject({ policyId: 'allow-a' });
+    const policyMap = openPinnedMap(join(SBP_PINS[1], MAP_NAMES.policy));
+    try {
+      expect(policyMap.keys()).toHaveLength(2);
+    } finally {
+      policyMap.close();
+    }
+  });
+
+  it('a ping allowed by the policy, denied after it changes, allowed again', async () => {
+    const [, node2] = dataplanes;
+    expect(pingWithin(SBP_PODS[0], SBP_B.ip, 5)).toBe(true);
+    const allowed = node2.policyRules().find((row) => row.rule === 4242);
+    expect(allowed).toMatchObject({ policyId: 'allow-a', tier: 'application', index: 0 });
+    expect(allowed!.allowed.packets).toBeGreaterThanOrEqual(1);
+
+    const dropsBefore = node2.counters().drops.policy_denied ?? 0;
+    await node2.update('policy', [{ key: 'i:2000:1000:*', entry: denyRule(1) }]);
+    expect(pingWithin(SBP_PODS[0], SBP_B.ip, 1)).toBe(false);
+    expect(node2.counters().drops.policy_denied ?? 0).toBeGreaterThan(dropsBefore);
+    expect(node2.policyRules().find((row) => row.rule === 1)?.denied.packets).toBeGreaterThan(0);
+    expect(node2.metrics('node-2')).toMatch(
+      /strata_agent_policy_packets_total\{node="node-2",rule="1",policy="",tier="",kind="denied"\} [1-9]/,
+    );
+
+    await node2.update('policy', [{ key: 'i:2000:1000:*', entry: allowRule(4242) }]);
+    expect(pingWithin(SBP_PODS[0], SBP_B.ip, 5)).toBe(true);
+  });
+
+  it('the reply of an allowed connection passes a deny-all ingress; the reverse direction is denied', async () => {
+    const [node1] = dataplanes;
+    // pod-a is isolated for ingress; pod-b still lets pod-a in.
+    await node1.update('policy', [{ key: 'i:1000:*:*', entry: denyRule(1) }]);
+    const atB = await echoServer(SBP_PODS[1], SBP_B.ip, 7000);
+    const atA = await echoServer(SBP_PODS[0], SBP_A.ip, 7001);
+    try {
+      expect(tcpEcho(SBP_PODS[0], SBP_B.ip, 7000, 5_000)).toBe('echoed');
+      const denied = node1.counters().drops.policy_denied ?? 0;
+      expect(tcpEcho(SBP_PODS[1], SBP_A.ip, 7001, 1_000)).toBe('timeout');
+      expect(node1.counters().drops.policy_denied ?? 0).toBeGreaterThan(denied);
+      // And once pod-a's ingress lets pod-b in, the same connection opens.
+      await node1.update('policy', [{ key: 'i:1000:2000:*', entry: allowRule(4343) }]);
+      expect(tcpEcho(SBP_PODS[1], SBP_A.ip, 7001, 5_000)).toBe('echoed');
+    } finally {
+      await atA.stop();
+      await atB.stop();
+    }
+  });
+
+  it('a resync finds drift and strays in the policy maps and repairs them', async () => {
+    const [, node2] = dataplanes;
+    const desired = copyTables(await node2.read());
+    expect(desired.policy.get('i:2000:1000:*')).toEqual(allowRule(4242));
+    tamper2(MAP_NAMES.policy, (map) => {
+      map.update(policyMapKey('i:2000:1000:*'), policyMapValue('', denyRule(1)));
+      map.update(policyMapKey('i:2000:3000:*'), policyMapValue('', denyRule(1)));
+    });
+    tamper2(MAP_NAMES.prefixes, (map) => map.delete(prefixMapKey('93.184.216.34/32')));
+
+    const read = await node2.read();
+    expect(read.policy.get('i:2000:1000:*')).toEqual(denyRule(1));
+    expect(read.policy.get('i:2000:3000:*')).toEqual(denyRule(1));
+    expect(read.prefixes.size).toBe(0);
+    const delta = diff(desired, read);
+    expect(delta.policy).toEqual({
+      updates: [{ key: 'i:2000:1000:*', entry: allowRule(4242) }],
+      deletes: ['i:2000:3000:*'],
+    });
+    expect(delta.prefixes.updates.map(({ key }) => key)).toEqual(['93.184.216.34/32']);
+    const cleared = node2.stats.connectionsCleared;
+    await writeDelta(node2, delta);
+    expectSameTables(await node2.read(), desired);
+    expect(node2.stats.connectionsCleared).toBeGreaterThan(cleared);
+    expect(await node2.prune('policy', (key) => key !== 'i:2000:*:*')).toBe(1);
+    expect([...(await node2.read()).policy.keys()]).toEqual(['i:2000:1000:*']);
+  });
+
+  it('drops the counters of a rule the rules table no longer has', async () => {
+    const [, node2] = dataplanes;
+    const rules = () => node2.policyRules().map((row) => row.rule);
+    expect(rules()).toEqual([1, 4242]);
+    await node2.delete('rules', ['4242', '999']);
+    expect(rules()).toEqual([1]);
+    expect((await node2.read()).rules.size).toBe(0);
+  });
+});
+
+function tamper2(name: string, change: (map: ReturnType<typeof openPinnedMap>) => void): void {
+  const map = openPinnedMap(join(SBP_PINS[1], name));
+  try {
+    change(map);
+  } finally {
+    map.close();
+  }
+}

@@ -1,9 +1,11 @@
 import { expect } from '@jest/globals';
+import type { ConnectionKey } from '../../dataplane/bpf/maps';
 import type {
   DropCounts,
   RunResult,
   StatCounts,
   TrafficDelta,
+  VerdictDelta,
   World,
 } from '../../dataplane/bpf/testing/harness';
 
@@ -22,6 +24,10 @@ export interface PacketRow<Verdict extends string> {
   readonly drops?: DropCounts;
   readonly stats?: StatCounts;
   readonly traffic?: TrafficDelta[];
+  /** Policy verdicts counted per rule and kind (strata_verdicts). */
+  readonly verdicts?: VerdictDelta[];
+  /** If given: exactly the connections conntrack opened. */
+  readonly opened?: ConnectionKey[];
 }
 
 /** The rows of `rows` that run in `mode`. */
@@ -45,4 +51,6 @@ export function expectRow<Verdict extends string>(
   expect(result.drops).toEqual(row.drops ?? {});
   expect(result.stats).toEqual(row.stats ?? {});
   expect(result.traffic).toEqual(row.traffic ?? []);
+  expect(result.verdicts).toEqual(row.verdicts ?? []);
+  if (row.opened) expect(result.opened).toEqual(row.opened);
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Contract: every Strata map and every layout user space reads or writes. The node agent writes
- * the endpoint and VTEP maps and reads the counters and the flow ring through the TypeScript
- * codec in dataplane/bpf/maps.ts, which mirrors this file byte for byte (a test parses the
- * enums below and compares them with the codec's lists).
+ * the endpoint, VTEP, policy and prefix maps (and clears conntrack when policy changes) and
+ * reads the counters and the flow ring through the TypeScript codec in dataplane/bpf/maps.ts,
+ * which mirrors this file byte for byte (a test parses the enums below and compares them with
+ * the codec's lists).
  *
  * Byte order: "net" = network order (big-endian), written as on the wire. "host" = the CPU's
  * order; every supported node is little-endian (x86-64, arm64). Layouts have no implicit
@@ -129,7 +130,8 @@ enum strata_drop_reason {
 	STRATA_DROP_DECAP_FAILED = 20,	  /* adjust_room / adjust_head failed on decap */
 	STRATA_DROP_REPLY_FAILED = 21,	  /* could not build an ICMP error in place */
 	STRATA_DROP_VXLAN_FROM_POD = 22,  /* pod sent VXLAN (or UDP fragments) to a VTEP address */
-	STRATA_DROP_MAX = 23,
+	STRATA_DROP_POLICY_DENIED = 23,	  /* an egress or ingress policy denied it (lib/policy.h) */
+	STRATA_DROP_MAX = 24,
 };
 
 /*
@@ -239,11 +241,140 @@ struct strata_flow_sampler {
 	__u32 seen;	/* packets since the last sampled one */
 };
 
+/*
+ * Policy maps (docs/policy.md "BPF"; the agent writes them from the `policy` and `prefixes`
+ * tables of libs/forwarding, lib/policy.h and lib/conntrack.h read them). docs/policy.md calls
+ * them policy_map, prefix_map, ct_map and rule_stats; pinned here as strata_policy,
+ * strata_prefixes, strata_ct and strata_verdicts (kernel map names stop at 15 characters).
+ */
+
+/*
+ * strata_policy: LPM_TRIE, the compiled policy lookups for this node's local identities.
+ * Key, 16 bytes; the trie matches the bytes after prefixlen, most significant bit first:
+ *   off size field
+ *     0    4 prefixlen  host  72: any protocol (`*` row), 80: one protocol, 80+bits: a block
+ *                             of destination ports whose top `bits` bits are fixed
+ *     4    4 local      net   the local endpoint's identity
+ *     8    4 peer       net   the peer's identity; STRATA_POLICY_PEER_ANY = the `*` peer
+ *    12    1 dir              enum strata_policy_dir
+ *    13    1 proto            IP protocol (0 in a `*` row)
+ *    14    2 port       net   destination port (block start; 0 in `*` and protocol rows)
+ * Bits beyond prefixlen are written as zero.
+ * Value, 12 bytes:
+ *     0    1 verdict         enum strata_verdict (enforced)
+ *     1    1 staged_verdict  enum strata_verdict with staged policies counted as enforced
+ *     2    2 pad             zero
+ *     4    4 rule        host  rule id that decided (0: end of tiers, 1: isolation)
+ *     8    4 staged_rule host  rule id that decided the staged verdict
+ */
+struct strata_policy_key {
+	__u32 prefixlen;
+	__be32 local;
+	__be32 peer;
+	__u8 dir;
+	__u8 proto;
+	__be16 port;
+};
+
+struct strata_policy {
+	__u8 verdict;
+	__u8 staged_verdict;
+	__u16 pad;
+	__u32 rule;
+	__u32 staged_rule;
+};
+
+enum strata_policy_dir {
+	STRATA_POLICY_INGRESS = 0, /* "i": traffic the local endpoint receives */
+	STRATA_POLICY_EGRESS = 1,  /* "e": traffic the local endpoint sends */
+};
+
+enum strata_verdict {
+	STRATA_VERDICT_ALLOW = 0,
+	STRATA_VERDICT_DENY = 1, /* any value but ALLOW denies */
+};
+
+#define STRATA_POLICY_PEER_ANY 0xffffffffU
+/* Prefix lengths of the three kinds of rows. */
+#define STRATA_POLICY_PREFIX_ANY_PROTO 72
+#define STRATA_POLICY_PREFIX_PROTO 80
+#define STRATA_POLICY_PREFIX_PORT 96
+
+/*
+ * strata_prefixes: LPM_TRIE, addresses that are no endpoint but have an identity: external
+ * endpoints (/32) and the atoms of policy CIDR peers (node-local identities >= 0x10000).
+ * Key, 8 bytes: prefixlen (host, 0-32), addr (net, bits beyond prefixlen zero).
+ * Value, 4 bytes: identity (host).
+ */
+struct strata_prefix_key {
+	__u32 prefixlen;
+	__be32 addr;
+};
+
+struct strata_prefix {
+	__u32 identity;
+};
+
+/* Reserved identities (docs/policy.md): any address that is neither endpoint nor prefix. */
+#define STRATA_IDENTITY_WORLD 2U
+
+/*
+ * strata_ct: LRU_HASH, connections policy allowed, keyed as the packet that opened them
+ * (lib/conntrack.h). Key, 16 bytes:
+ *   off size field
+ *     0    4 saddr  net
+ *     4    4 daddr  net
+ *     8    2 sport  net   TCP/UDP/SCTP ports; 0 for other protocols and non-first fragments
+ *    10    2 dport  net
+ *    12    1 proto
+ *    13    3 pad    zero
+ * Value, 8 bytes: opened_ns (host), bpf_ktime_get_ns() when it was opened.
+ */
+struct strata_ct_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct strata_ct {
+	__u64 opened_ns;
+};
+
+/*
+ * strata_verdicts: PERCPU_HASH, packets and bytes per (rule, kind) of policy verdict.
+ * Key, 8 bytes: rule (host), kind (host, enum strata_verdict_kind).
+ * Value, 16 bytes per possible CPU (sum them): packets, bytes (host; frame bytes as counted in
+ * strata_traffic, GSO packets by segments).
+ */
+struct strata_verdict_key {
+	__u32 rule;
+	__u32 kind;
+};
+
+struct strata_verdict_count {
+	__u64 packets;
+	__u64 bytes;
+};
+
+enum strata_verdict_kind {
+	STRATA_VERDICT_KIND_ALLOWED = 0,
+	STRATA_VERDICT_KIND_DENIED = 1,
+	STRATA_VERDICT_KIND_STAGED_WOULD_DENY = 2,  /* allowed; staged policies would deny */
+	STRATA_VERDICT_KIND_STAGED_WOULD_ALLOW = 3, /* denied; staged policies would allow */
+};
+
 #define STRATA_LOCAL_EP_MAX 4096
 #define STRATA_REMOTE_EP_MAX 65536
 #define STRATA_VTEPS_MAX 4096
 #define STRATA_TRAFFIC_MAX 16384
 #define STRATA_FLOWS_BYTES (1U << 20)
+#define STRATA_POLICY_MAX 65536
+#define STRATA_PREFIXES_MAX 16384
+#define STRATA_CT_MAX 262144
+#define STRATA_VERDICTS_MAX 16384
 
 /* Local endpoints by pod IPv4. */
 struct {
@@ -314,5 +445,43 @@ struct {
 	__type(value, struct strata_flow_sampler);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } strata_sampler SEC(".maps");
+
+/* Compiled policy lookups: (local identity, peer identity, direction, protocol, port). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, STRATA_POLICY_MAX);
+	__type(key, struct strata_policy_key);
+	__type(value, struct strata_policy);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* required for LPM tries */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} strata_policy SEC(".maps");
+
+/* Identities of addresses that are no endpoint (external endpoints, CIDR atoms). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, STRATA_PREFIXES_MAX);
+	__type(key, struct strata_prefix_key);
+	__type(value, struct strata_prefix);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* required for LPM tries */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} strata_prefixes SEC(".maps");
+
+/* Connections opened with policy's consent; their packets both ways skip policy. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, STRATA_CT_MAX);
+	__type(key, struct strata_ct_key);
+	__type(value, struct strata_ct);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} strata_ct SEC(".maps");
+
+/* Policy verdicts per rule and kind: packets and bytes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, STRATA_VERDICTS_MAX);
+	__type(key, struct strata_verdict_key);
+	__type(value, struct strata_verdict_count);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} strata_verdicts SEC(".maps");
 
 #endif /* STRATA_MAPS_H */

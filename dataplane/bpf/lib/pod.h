@@ -13,6 +13,11 @@
  *  - Anything but IPv4 and ARP is dropped (pods are IPv4-only).
  *  - Anti-spoofing: strata_locals[source IP] must exist, name the ingress veth and the source MAC.
  *  - Source and destination must share a segment (VNI); VNI 0 sends and receives nothing.
+ *  - Policy (lib/policy.h), unless the packet belongs to a tracked connection: the sender's
+ *    egress policy toward the destination's identity (a local or remote endpoint's, else
+ *    strata_prefixes', else world) and, for a local destination, the receiver's ingress policy
+ *    toward the sender's identity. Denied: dropped as POLICY_DENIED. The identity the packet
+ *    leaves with is always the sender's strata_locals entry: nothing the pod sends can set it.
  *  - TTL <= 1 goes to the kernel stack, which answers with ICMP time exceeded.
  *  - Local destination: MACs rewritten, TTL decremented, delivered to its veth.
  *  - Remote destination: size-checked (below), TTL decremented, inner MACs set (router ->
@@ -29,7 +34,7 @@
 #ifndef STRATA_POD_H
 #define STRATA_POD_H
 
-#include "ipv4.h"
+#include "policy.h"
 #include "vxlan.h"
 
 enum strata_pod_action {
@@ -123,8 +128,8 @@ static __always_inline enum pod_size pod_size_check(struct iphdr *iph, __u32 hle
 	return POD_SIZE_TOO_BIG;
 }
 
-static __always_inline int pod_to_local(struct ethhdr *eth, struct iphdr *iph,
-					const struct strata_local_ep *src,
+static __always_inline int pod_to_local(struct ethhdr *eth, struct iphdr *iph, __u32 hlen,
+					void *data_end, const struct strata_local_ep *src,
 					const struct strata_local_ep *dst, struct strata_flow *flow,
 					struct strata_route *route)
 {
@@ -133,6 +138,10 @@ static __always_inline int pod_to_local(struct ethhdr *eth, struct iphdr *iph,
 		return -STRATA_DROP_NO_SEGMENT;
 	if (dst->vni != src->vni)
 		return -STRATA_DROP_SEGMENT_MISMATCH;
+	int rc = policy_enforce(iph, hlen, data_end, src->identity, dst->identity, dst->identity,
+				src->identity, flow);
+	if (rc < 0)
+		return rc;
 	if (iph->ttl <= 1)
 		return pod_pass(flow, STRATA_STAT_PASS_TTL_EXPIRED);
 
@@ -154,6 +163,9 @@ static __always_inline int pod_to_remote(struct ethhdr *eth, struct iphdr *iph, 
 	flow->dst_identity = dst->identity;
 	if (dst->vni != src->vni)
 		return -STRATA_DROP_SEGMENT_MISMATCH;
+	int rc = policy_enforce(iph, hlen, data_end, src->identity, dst->identity, -1, 0, flow);
+	if (rc < 0)
+		return rc;
 	if (iph->ttl <= 1)
 		return pod_pass(flow, STRATA_STAT_PASS_TTL_EXPIRED);
 
@@ -228,12 +240,16 @@ static __always_inline int pod_classify(void *data, void *data_end,
 
 	struct strata_local_ep *local = bpf_map_lookup_elem(&strata_locals, &flow->daddr);
 	if (local)
-		return pod_to_local(eth, iph, src, local, flow, route);
+		return pod_to_local(eth, iph, hlen, data_end, src, local, flow, route);
 	struct strata_remote_ep *remote = bpf_map_lookup_elem(&strata_remotes, &flow->daddr);
 	if (remote)
 		return pod_to_remote(eth, iph, hlen, data_end, frame, src, remote, flow, route);
 	if (pod_udp_to_vtep(iph, flow))
 		return -STRATA_DROP_VXLAN_FROM_POD;
+	int rc = policy_enforce(iph, hlen, data_end, src->identity,
+				policy_peer_identity(flow->daddr), -1, 0, flow);
+	if (rc < 0)
+		return rc;
 	return pod_pass(flow, STRATA_STAT_PASS_UNKNOWN_DST);
 }
 

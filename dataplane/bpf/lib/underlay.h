@@ -17,12 +17,17 @@
  *    known VTEP, the GBP extension (unless that VTEP is STRATA_VTEP_F_NO_GBP: identity 0),
  *    inner IPv4 for a local endpoint whose VNI equals the packet's. Otherwise dropped with the
  *    reason.
+ *  - Policy (lib/policy.h), unless the packet belongs to a tracked connection: the receiver's
+ *    ingress policy toward the source identity from the GBP group policy id (0 from a NO_GBP
+ *    VTEP). Denied: dropped as POLICY_DENIED. Only a known VTEP's packets get this far, and
+ *    a pod cannot send VXLAN to a VTEP address (lib/pod.h), so the identity is the sending
+ *    node's word for its pod.
  *  - TTL is not decremented here: the sending node did, once, for the whole overlay hop.
  */
 #ifndef STRATA_UNDERLAY_H
 #define STRATA_UNDERLAY_H
 
-#include "ipv4.h"
+#include "policy.h"
 
 enum strata_ul_action {
 	STRATA_UL_PASS = 0,  /* to the kernel stack */
@@ -135,6 +140,9 @@ static __always_inline int underlay_classify(void *data, void *data_end, __u32 l
 	flow->dst_identity = ep->identity;
 	if (!ep->vni || ep->vni != vni)
 		return -STRATA_DROP_VNI_MISMATCH;
+	int rc = policy_enforce(iip, hlen, data_end, -1, 0, ep->identity, flow->src_identity, flow);
+	if (rc < 0)
+		return rc;
 
 	delivery->ifindex = ep->ifindex;
 	__builtin_memcpy(delivery->mac, ep->mac, ETH_ALEN);

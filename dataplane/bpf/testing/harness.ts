@@ -20,8 +20,18 @@ import {
   MAP_NAMES,
   PROGRAMS,
   STATS,
+  VERDICT_KINDS,
+  decodeConnectionKey,
   decodeCounter,
   decodeFlowRecord,
+  decodeVerdictCount,
+  decodeVerdictKey,
+  encodeConnection,
+  encodeConnectionKey,
+  encodePolicyKey,
+  encodePolicyValue,
+  encodePrefixKey,
+  encodePrefixValue,
   decodeTraffic,
   decodeTrafficKey,
   encodeIndex,
@@ -30,8 +40,13 @@ import {
   encodeNodeConfig,
   encodeRemoteEndpoint,
   encodeVtep,
+  type ConnectionKey,
   type DropReason,
   type FlowRecord,
+  type PolicyKey,
+  type PolicyValue,
+  type PrefixKey,
+  type VerdictKind,
   type LocalEndpointValue,
   type NodeConfigInput,
   type RemoteEndpointValue,
@@ -67,11 +82,18 @@ export function buildObjects(): void {
   execFileSync('make', ['-s', '-C', BPF_DIR], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-/** The endpoint and VTEP maps' contents, keyed by dotted-quad IPv4. */
+/**
+ * The maps' contents: endpoints and VTEPs keyed by dotted-quad IPv4, the policy rows, the
+ * prefixes, and the connections conntrack knows before the run (none unless told: setWorld
+ * clears what earlier runs opened).
+ */
 export interface World {
   readonly locals: Readonly<Record<string, LocalEndpointValue>>;
   readonly remotes: Readonly<Record<string, RemoteEndpointValue>>;
   readonly vteps: Readonly<Record<string, VtepValue>>;
+  readonly policy?: ReadonlyArray<{ readonly key: PolicyKey; readonly value: PolicyValue }>;
+  readonly prefixes?: ReadonlyArray<{ readonly key: PrefixKey; readonly identity: number }>;
+  readonly connections?: readonly ConnectionKey[];
 }
 
 /** struct __sk_buff fields BPF_PROG_RUN takes from user space (offsets from linux/bpf.h). */
@@ -102,6 +124,14 @@ export interface TrafficDelta extends TrafficKey {
   readonly bytes: number;
 }
 
+/** What strata_verdicts counted for one rule and kind during a run. */
+export interface VerdictDelta {
+  readonly rule: number;
+  readonly kind: VerdictKind;
+  readonly packets: number;
+  readonly bytes: number;
+}
+
 export interface RunResult {
   readonly action: number;
   readonly data: Buffer;
@@ -109,6 +139,10 @@ export interface RunResult {
   readonly drops: DropCounts;
   readonly stats: StatCounts;
   readonly traffic: TrafficDelta[];
+  /** Policy verdicts counted, by rule then kind. */
+  readonly verdicts: VerdictDelta[];
+  /** Connections conntrack opened during the run. */
+  readonly opened: ConnectionKey[];
 }
 
 export interface RunOptions {
@@ -156,12 +190,48 @@ export class DataplaneFixture {
     sync(this.map(MAP_NAMES.locals), this.#world.locals, world.locals, encodeLocalEndpoint);
     sync(this.map(MAP_NAMES.remotes), this.#world.remotes, world.remotes, encodeRemoteEndpoint);
     sync(this.map(MAP_NAMES.vteps), this.#world.vteps, world.vteps, encodeVtep);
+    syncRows(
+      this.map(MAP_NAMES.policy),
+      (world.policy ?? []).map(({ key, value }) => [
+        encodePolicyKey(key),
+        encodePolicyValue(value),
+      ]),
+    );
+    syncRows(
+      this.map(MAP_NAMES.prefixes),
+      (world.prefixes ?? []).map(({ key, identity }) => [
+        encodePrefixKey(key),
+        encodePrefixValue({ identity }),
+      ]),
+    );
+    syncRows(
+      this.map(MAP_NAMES.conntrack),
+      (world.connections ?? []).map((key) => [encodeConnectionKey(key), encodeConnection(1n)]),
+    );
     this.#world = world;
+  }
+
+  /** Forgets every connection conntrack holds (the next packet of each is checked again). */
+  clearConnections(): void {
+    const keys = this.map(MAP_NAMES.conntrack).keys();
+    if (keys.length > 0) this.map(MAP_NAMES.conntrack).deleteBatch(keys);
+  }
+
+  /** The connections strata_ct holds. */
+  connections(): ConnectionKey[] {
+    return this.map(MAP_NAMES.conntrack)
+      .keys()
+      .map((key) => decodeConnectionKey(key));
   }
 
   /** Runs one frame and reports the verdict, the output and every counter that moved. */
   run(data: Buffer, options: RunOptions = {}): RunResult {
     const before = this.#counters();
+    const connectionsBefore = new Set(
+      this.map(MAP_NAMES.conntrack)
+        .keys()
+        .map((key) => key.toString('hex')),
+    );
     const result = this.#object.program(this.#program).testRun({
       data,
       ctxIn: options.skb ? skbContext(options.skb) : undefined,
@@ -176,6 +246,11 @@ export class DataplaneFixture {
       drops: delta(DROP_REASONS, before.drops, after.drops),
       stats: delta(STATS, before.stats, after.stats),
       traffic: trafficDelta(before.traffic, after.traffic),
+      verdicts: verdictDelta(before.verdicts, after.verdicts),
+      opened: this.map(MAP_NAMES.conntrack)
+        .keys()
+        .filter((key) => !connectionsBefore.has(key.toString('hex')))
+        .map((key) => decodeConnectionKey(key)),
     };
   }
 
@@ -204,7 +279,12 @@ export class DataplaneFixture {
     rmSync(this.#pinRoot, { recursive: true, force: true });
   }
 
-  #counters(): { drops: bigint[]; stats: bigint[]; traffic: Map<string, TrafficDelta> } {
+  #counters(): {
+    drops: bigint[];
+    stats: bigint[];
+    traffic: Map<string, TrafficDelta>;
+    verdicts: Map<string, VerdictDelta>;
+  } {
     const read = (map: BpfMap, count: number): bigint[] =>
       Array.from({ length: count }, (_, index) => {
         const value = map.lookup(encodeIndex(index));
@@ -220,10 +300,20 @@ export class DataplaneFixture {
         bytes: Number(count.bytes),
       });
     }
+    const verdicts = new Map<string, VerdictDelta>();
+    for (const [key, value] of this.map(MAP_NAMES.verdicts).entries()) {
+      const count = decodeVerdictCount(value);
+      verdicts.set(key.toString('hex'), {
+        ...decodeVerdictKey(key),
+        packets: Number(count.packets),
+        bytes: Number(count.bytes),
+      });
+    }
     return {
       drops: read(this.map(MAP_NAMES.drops), DROP_REASONS.length),
       stats: read(this.map(MAP_NAMES.stats), STATS.length),
       traffic,
+      verdicts,
     };
   }
 }
@@ -240,6 +330,29 @@ function sync<Value>(
   for (const [address, value] of Object.entries(desired)) {
     map.update(encodeIpv4(address), encode(value));
   }
+}
+
+/** Makes `map` hold exactly `rows` (encoded key, value). */
+function syncRows(map: BpfMap, rows: ReadonlyArray<readonly [Buffer, Buffer]>): void {
+  const wanted = new Set(rows.map(([key]) => key.toString('hex')));
+  for (const key of map.keys()) if (!wanted.has(key.toString('hex'))) map.delete(key);
+  for (const [key, value] of rows) map.update(key, value);
+}
+
+function verdictDelta(
+  before: Map<string, VerdictDelta>,
+  after: Map<string, VerdictDelta>,
+): VerdictDelta[] {
+  const changed: VerdictDelta[] = [];
+  for (const [key, count] of after) {
+    const previous = before.get(key);
+    const packets = count.packets - (previous?.packets ?? 0);
+    const bytes = count.bytes - (previous?.bytes ?? 0);
+    if (packets !== 0 || bytes !== 0) changed.push({ ...count, packets, bytes });
+  }
+  return changed.sort(
+    (a, b) => a.rule - b.rule || VERDICT_KINDS.indexOf(a.kind) - VERDICT_KINDS.indexOf(b.kind),
+  );
 }
 
 function delta<Name extends string>(

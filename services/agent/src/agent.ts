@@ -13,12 +13,7 @@ import {
   type LogSource,
 } from '@strata/bus';
 import type { RecordedEvent } from '@strata/eventstore';
-import {
-  createForwardingState,
-  digest,
-  ForwardingState,
-  type IdentityFunction,
-} from '@strata/forwarding';
+import { createForwardingState, digest, ForwardingState } from '@strata/forwarding';
 import { LatencyHistogram } from '@strata/telemetry';
 import type { NatsConnection, Subscription } from 'nats';
 import type { CheckpointStore } from './checkpoint-file';
@@ -52,7 +47,6 @@ export interface NodeAgentOptions {
   readonly idleTimeoutMs?: number;
   /** Wall clock in ms since the epoch (fractional allowed). Default Date.now. */
   readonly now?: () => number;
-  readonly identityOf?: IdentityFunction;
   readonly onWarning?: (error: Error) => void;
 }
 
@@ -131,14 +125,14 @@ export class NodeAgent {
     options: NodeAgentOptions,
   ): Promise<{ state: ForwardingState; from: BusCheckpoint }> {
     const fresh = () => ({
-      state: createForwardingState(options.node, { identityOf: options.identityOf }),
+      state: createForwardingState(options.node),
       from: START_OF_LOG,
     });
     if (options.checkpoint === undefined) return fresh();
     try {
       const stored = await options.checkpoint.load(options.node);
       if (stored === undefined) return fresh();
-      const state = ForwardingState.restore(stored.state, { identityOf: options.identityOf });
+      const state = ForwardingState.restore(stored.state);
       if (state.node !== options.node || state.position !== stored.bus.position) {
         throw new Error(
           `its state is for ${state.node} at position ${state.position}, ` +
@@ -244,7 +238,14 @@ export class NodeAgent {
       appliedPosition: this.appliedPosition,
       desiredDigest: digest(this.state),
       appliedDigest: digest(this.reconciler.appliedTables),
-      tables: { local: tables.local.size, remote: tables.remote.size, vteps: tables.vteps.size },
+      tables: {
+        local: tables.local.size,
+        remote: tables.remote.size,
+        vteps: tables.vteps.size,
+        policy: tables.policy.size,
+        prefixes: tables.prefixes.size,
+        rules: tables.rules.size,
+      },
       dataplane: this.options.dataplane.kind,
       ...this.counters(),
       propagation: {
@@ -258,11 +259,14 @@ export class NodeAgent {
     };
   }
 
-  private dataplaneCounters(): Pick<AgentStatus, 'counters'> {
+  private dataplaneCounters(): Pick<AgentStatus, 'counters' | 'policyRules'> {
     const { dataplane } = this.options;
     if (dataplane.counters === undefined || this.closed) return {};
     try {
-      return { counters: dataplane.counters() };
+      return {
+        counters: dataplane.counters(),
+        ...(dataplane.policyRules === undefined ? {} : { policyRules: dataplane.policyRules() }),
+      };
     } catch (error) {
       this.warn(new Error(`reading dataplane counters: ${(error as Error).message}`));
       return {};

@@ -1,4 +1,4 @@
-import type { AgentDataplaneCounters } from '@strata/bus';
+import type { AgentDataplaneCounters, AgentPolicyRuleCounters } from '@strata/bus';
 import {
   copyTables,
   emptyTables,
@@ -34,6 +34,8 @@ export interface DataplaneOperations {
   close(): Promise<void>;
   /** What the dataplane counted (drops by reason, traffic per identity pair), where it counts. */
   counters?(): AgentDataplaneCounters;
+  /** Policy verdicts counted per rule, named through the `rules` table, where it counts. */
+  policyRules?(): AgentPolicyRuleCounters[];
   /** The same counters as Prometheus text, labelled with `node`. */
   metrics?(node: string): string;
 }

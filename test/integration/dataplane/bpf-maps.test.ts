@@ -25,6 +25,34 @@ import {
   VTEP_FLAG_NO_GBP,
   VTEP_SIZE,
   CONFIG_VARIABLE,
+  CT_KEY_SIZE,
+  CT_VALUE_SIZE,
+  IDENTITY_WORLD,
+  POLICY_DIRECTIONS,
+  POLICY_KEY_SIZE,
+  POLICY_PEER_ANY,
+  POLICY_PREFIX_ANY_PROTOCOL,
+  POLICY_PREFIX_PROTOCOL,
+  POLICY_VALUE_SIZE,
+  PREFIX_KEY_SIZE,
+  PREFIX_VALUE_SIZE,
+  VERDICTS,
+  VERDICT_KEY_SIZE,
+  VERDICT_KINDS,
+  VERDICT_VALUE_SIZE,
+  decodeConnectionKey,
+  decodePolicyKey,
+  decodePolicyValue,
+  decodePrefixKey,
+  decodePrefixValue,
+  decodeVerdictCount,
+  decodeVerdictKey,
+  encodeConnectionKey,
+  encodePolicyKey,
+  encodePolicyValue,
+  encodePrefixKey,
+  encodePrefixValue,
+  encodeVerdictKey,
   decodeCounter,
   decodeFlowRecord,
   decodeIpv4,
@@ -90,6 +118,9 @@ describe('enums: maps.h and maps.ts list the same members with the same values',
     ['strata_direction', 'STRATA_DIR_', DIRECTIONS],
     ['strata_point', 'STRATA_POINT_', POINTS],
     ['strata_outcome', 'STRATA_OUTCOME_', OUTCOMES],
+    ['strata_policy_dir', 'STRATA_POLICY_', POLICY_DIRECTIONS],
+    ['strata_verdict', 'STRATA_VERDICT_', VERDICTS],
+    ['strata_verdict_kind', 'STRATA_VERDICT_KIND_', VERDICT_KINDS],
   ] as const)('%s', (name, prefix, names) => {
     const members = cEnum(name, prefix);
     const withoutMax = members.filter(([member]) => member !== 'max');
@@ -100,6 +131,14 @@ describe('enums: maps.h and maps.ts list the same members with the same values',
 
   test('VTEP flags', () => {
     expect(cDefine('STRATA_VTEP_F_NO_GBP')).toBe(VTEP_FLAG_NO_GBP);
+  });
+
+  test('policy constants', () => {
+    expect(cDefine('STRATA_POLICY_PEER_ANY')).toBe(POLICY_PEER_ANY);
+    expect(cDefine('STRATA_POLICY_PREFIX_ANY_PROTO')).toBe(POLICY_PREFIX_ANY_PROTOCOL);
+    expect(cDefine('STRATA_POLICY_PREFIX_PROTO')).toBe(POLICY_PREFIX_PROTOCOL);
+    expect(cDefine('STRATA_POLICY_PREFIX_PORT')).toBe(POLICY_PREFIX_PROTOCOL + 16);
+    expect(cDefine('STRATA_IDENTITY_WORLD')).toBe(IDENTITY_WORLD);
   });
 });
 
@@ -150,6 +189,72 @@ describe('codec', () => {
     expect(() => encodeLocalEndpoint({ ...pod, mac: '0a:58:0a:f4:01' })).toThrow(TypeError);
     expect(() => decodeLocalEndpoint(Buffer.alloc(15))).toThrow(RangeError);
     expect(() => decodeFlowRecord(Buffer.alloc(FLOW_RECORD_SIZE - 1))).toThrow(RangeError);
+  });
+
+  test('policy key: prefix length by row kind, identities and port in network order', () => {
+    const block = {
+      direction: 'egress',
+      local: 1000,
+      peer: 2000,
+      protocol: 6,
+      port: { start: 8080, bits: 13 },
+    } as const;
+    expect(encodePolicyKey(block).toString('hex')).toBe(
+      '5d000000' + '000003e8' + '000007d0' + '01' + '06' + '1f90',
+    );
+    expect(decodePolicyKey(encodePolicyKey(block))).toEqual(block);
+    const any = { direction: 'ingress', local: 1000, peer: '*', protocol: '*' } as const;
+    expect(encodePolicyKey(any).toString('hex')).toBe(
+      '48000000' + '000003e8' + 'ffffffff' + '00' + '00' + '0000',
+    );
+    expect(decodePolicyKey(encodePolicyKey(any))).toEqual(any);
+    const proto = { direction: 'egress', local: 7, peer: 0x10001, protocol: 17 } as const;
+    expect(encodePolicyKey(proto).readUInt32LE(0)).toBe(80);
+    expect(decodePolicyKey(encodePolicyKey(proto))).toEqual(proto);
+    expect(encodePolicyKey(proto).length).toBe(POLICY_KEY_SIZE);
+    expect(() => encodePolicyKey({ ...block, port: { start: 8081, bits: 13 } })).toThrow(
+      RangeError,
+    );
+    expect(() => encodePolicyKey({ ...any, port: { start: 0, bits: 1 } })).toThrow(RangeError);
+  });
+
+  test('policy value, prefix, conntrack and verdict keys round-trip', () => {
+    const value = { verdict: 'deny', rule: 1, stagedVerdict: 'allow', stagedRule: 0xfffffff0 };
+    const bytes = encodePolicyValue(value as never);
+    expect(bytes.toString('hex')).toBe('01000000' + '01000000' + 'f0ffffff');
+    expect(bytes.length).toBe(POLICY_VALUE_SIZE);
+    expect(decodePolicyValue(bytes)).toEqual(value);
+    const prefix = { address: '10.1.0.0', length: 16 };
+    expect(encodePrefixKey(prefix).toString('hex')).toBe('10000000' + '0a010000');
+    expect(decodePrefixKey(encodePrefixKey(prefix))).toEqual(prefix);
+    expect(encodePrefixKey(prefix).length).toBe(PREFIX_KEY_SIZE);
+    expect(() => encodePrefixKey({ address: '10.1.0.1', length: 16 })).toThrow(RangeError);
+    expect(decodePrefixValue(encodePrefixValue({ identity: 0x10002 }))).toEqual({
+      identity: 0x10002,
+    });
+    expect(encodePrefixValue({ identity: 2 }).length).toBe(PREFIX_VALUE_SIZE);
+    const ct = {
+      source: '10.244.1.2',
+      destination: '10.244.2.2',
+      sourcePort: 43210,
+      destinationPort: 443,
+      protocol: 6,
+    };
+    expect(encodeConnectionKey(ct).toString('hex')).toBe(
+      '0af40102' + '0af40202' + 'a8ca' + '01bb' + '06' + '000000',
+    );
+    expect(encodeConnectionKey(ct).length).toBe(CT_KEY_SIZE);
+    expect(decodeConnectionKey(encodeConnectionKey(ct))).toEqual(ct);
+    const verdict = { rule: 77, kind: 'staged_would_allow' } as const;
+    expect(encodeVerdictKey(verdict).toString('hex')).toBe('4d000000' + '03000000');
+    expect(encodeVerdictKey(verdict).length).toBe(VERDICT_KEY_SIZE);
+    expect(decodeVerdictKey(encodeVerdictKey(verdict))).toEqual(verdict);
+    const twoCpus = Buffer.alloc(2 * VERDICT_VALUE_SIZE);
+    twoCpus.writeBigUInt64LE(1n, 0);
+    twoCpus.writeBigUInt64LE(100n, 8);
+    twoCpus.writeBigUInt64LE(2n, 16);
+    twoCpus.writeBigUInt64LE(200n, 24);
+    expect(decodeVerdictCount(twoCpus)).toEqual({ packets: 3n, bytes: 300n });
   });
 
   test('per-CPU values: summed over CPU slots rounded up to 8 bytes', () => {
@@ -220,6 +325,27 @@ withBpf('loaded objects', () => {
         valueSize: TRAFFIC_VALUE_SIZE,
       });
       expect(object.map(MAP_NAMES.flows).type).toBe('ringbuf');
+      expect(geometry(MAP_NAMES.policy)).toEqual({
+        type: 'lpm_trie',
+        keySize: POLICY_KEY_SIZE,
+        valueSize: POLICY_VALUE_SIZE,
+      });
+      expect(geometry(MAP_NAMES.prefixes)).toEqual({
+        type: 'lpm_trie',
+        keySize: PREFIX_KEY_SIZE,
+        valueSize: PREFIX_VALUE_SIZE,
+      });
+      expect(geometry(MAP_NAMES.conntrack)).toEqual({
+        type: 'lru_hash',
+        keySize: CT_KEY_SIZE,
+        valueSize: CT_VALUE_SIZE,
+      });
+      expect(object.map(MAP_NAMES.conntrack).maxEntries).toBe(262144);
+      expect(geometry(MAP_NAMES.verdicts)).toEqual({
+        type: 'percpu_hash',
+        keySize: VERDICT_KEY_SIZE,
+        valueSize: VERDICT_VALUE_SIZE,
+      });
     }
   });
 

@@ -55,7 +55,15 @@ export interface AgentStatus {
   /** Canonical digest of the desired tables and of what the dataplane holds (equal when in sync). */
   readonly desiredDigest: string;
   readonly appliedDigest: string;
-  readonly tables: { readonly local: number; readonly remote: number; readonly vteps: number };
+  readonly tables: {
+    readonly local: number;
+    readonly remote: number;
+    readonly vteps: number;
+    /** Rows of the policy tables (docs/policy.md); absent from agents that predate them. */
+    readonly policy?: number;
+    readonly prefixes?: number;
+    readonly rules?: number;
+  };
   readonly dataplane: string;
   readonly fold: Readonly<Record<string, number>>;
   readonly reader: Readonly<Record<string, number>>;
@@ -70,6 +78,32 @@ export interface AgentStatus {
   readonly resumedFrom: number;
   /** The BPF dataplane's counters; absent for other dataplanes. */
   readonly counters?: AgentDataplaneCounters;
+  /**
+   * Policy verdicts the BPF dataplane counted, per rule id (sorted); absent for other
+   * dataplanes. Rule 0 (nothing decided: end of tiers) and 1 (application-tier isolation) have
+   * no policy; a rule the node's `rules` table no longer names has nulls.
+   */
+  readonly policyRules?: readonly AgentPolicyRuleCounters[];
+}
+
+export interface Count {
+  readonly packets: number;
+  readonly bytes: number;
+}
+
+export interface AgentPolicyRuleCounters {
+  readonly rule: number;
+  readonly policyId: string | null;
+  readonly tier: string | null;
+  readonly direction: string | null;
+  readonly index: number | null;
+  /** Enforced verdicts. */
+  readonly allowed: Count;
+  readonly denied: Count;
+  /** Where the staged verdict differs: allowed, but staged policies would deny (counted under
+   * the staged rule), and denied, but staged policies would allow. */
+  readonly stagedWouldDeny: Count;
+  readonly stagedWouldAllow: Count;
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { AgentPolicyRuleCounters } from '@strata/bus';
 import {
   BpfError,
   bpffsMounted,
@@ -24,12 +25,20 @@ import {
   MAP_NAMES,
   NODE_CONFIG_DEFAULTS,
   PROGRAMS,
+  VERDICT_KINDS,
   decodeIpv4,
   encodeIpv4,
+  encodeVerdictKey,
   encodeNodeConfig,
 } from '../../../../dataplane/bpf/maps';
 import type { DataplaneOperations } from '../dataplane';
-import { countersToPrometheus, readCounters, type DataplaneCounters } from './counters';
+import {
+  countersToPrometheus,
+  policyRulesToPrometheus,
+  readCounters,
+  readPolicyRules,
+  type DataplaneCounters,
+} from './counters';
 import { listLinks, tcPrograms, type Link } from './links';
 import {
   localValue,
@@ -40,6 +49,20 @@ import {
   viewVteps,
   VTEP_VALUE,
 } from './map-view';
+import {
+  InvalidTableEntry,
+  policyMapKey,
+  policyMapValue,
+  policyTableKey,
+  prefixMapKey,
+  prefixMapValue,
+  prefixTableKey,
+  viewPolicy,
+  viewPrefix,
+  type PolicyTableEntry,
+  type PrefixTableEntry,
+  type RuleTableEntry,
+} from './policy-view';
 
 export type BpfMode = 'tc' | 'xdp';
 export const BPF_MODES: readonly BpfMode[] = ['tc', 'xdp'];
@@ -117,6 +140,13 @@ type Entries<T extends TableName> = ReadonlyArray<{
   readonly entry: EntryOf<T>;
 }>;
 
+/** The policy tables of libs/forwarding (docs/policy.md), handled apart from the endpoint ones. */
+type PolicyTable = 'policy' | 'prefixes' | 'rules';
+type PolicyTableEntries = ReadonlyArray<{ readonly key: string; readonly entry: unknown }>;
+
+/** A map-backed table's shadow: encoded map key (hex) → the table key and entry written. */
+type Written<Entry> = Map<string, { readonly key: string; readonly entry: Entry }>;
+
 /**
  * The node's dataplane in BPF maps: DataplaneOperations over the pinned maps of the Strata
  * programs (dataplane/bpf), which it loads and attaches.
@@ -145,8 +175,18 @@ type Entries<T extends TableName> = ReadonlyArray<{
  * - **read** compares every map entry with the shadow of what was written (see map-view.ts), and
  *   checks the underlay and every written pod veth still carry their programs (re-attaching what
  *   is missing).
- * - Entries the codecs reject (a MAC, VNI or address out of range) are skipped and reported once,
- *   rather than failing every write after them forever.
+ * - **policy** → strata_policy and **prefixes** → strata_prefixes (LPM tries): the string keys
+ *   of docs/policy.md parsed into the map keys (policy-view.ts). Any change to either clears
+ *   strata_ct, so no connection outlives the policy that allowed it: its next packet in the
+ *   opening direction is checked again (and reopens it if still allowed); a reply that comes
+ *   first is checked as a new flow of its own (TCP retransmits it once the connection is
+ *   reopened).
+ * - **rules** is kept in memory only: it names the strata_verdicts counters (`policyRules()`,
+ *   the agent's status, `strata_agent_policy_packets_total`); a rule's counters are deleted
+ *   with it.
+ * - Entries the codecs reject (a MAC, VNI or address out of range, a policy key that does not
+ *   parse: InvalidTableEntry) are skipped and reported once, rather than failing every write
+ *   after them forever.
  *
  * Operations run one at a time. `close()` releases the objects but leaves pins and attachments,
  * so traffic keeps flowing while the agent is down; `detachAll()` and `unpinAll()` tear down.
@@ -154,9 +194,30 @@ type Entries<T extends TableName> = ReadonlyArray<{
 export class BpfDataplane implements DataplaneOperations {
   readonly kind = 'bpf';
   /** Map operations done (entries written or removed), entries waiting and rejected. */
-  readonly stats = { updates: 0, deletes: 0, prunes: 0, parked: 0, rejected: 0, attaches: 0 };
+  readonly stats = {
+    updates: 0,
+    deletes: 0,
+    prunes: 0,
+    parked: 0,
+    rejected: 0,
+    attaches: 0,
+    /** strata_ct entries removed because the policy or prefix tables changed. */
+    connectionsCleared: 0,
+  };
   private readonly maps: Readonly<
-    Record<'locals' | 'remotes' | 'vteps' | 'drops' | 'stats' | 'traffic', BpfMap>
+    Record<
+      | 'locals'
+      | 'remotes'
+      | 'vteps'
+      | 'drops'
+      | 'stats'
+      | 'traffic'
+      | 'policy'
+      | 'prefixes'
+      | 'conntrack'
+      | 'verdicts',
+      BpfMap
+    >
   >;
   private readonly podProgram: BpfProgram;
   private readonly underlayProgram: BpfProgram;
@@ -169,6 +230,10 @@ export class BpfDataplane implements DataplaneOperations {
   private readonly owners = new Map<string, Set<string>>();
   /** Unclaimed VTEP addresses whose `@` key was deleted: removed after the current write. */
   private readonly orphans = new Set<string>();
+  private readonly policy: Written<PolicyTableEntry> = new Map();
+  private readonly prefixes: Written<PrefixTableEntry> = new Map();
+  /** The `rules` table: no map, the names of the verdict counters. */
+  private readonly rules = new Map<string, RuleTableEntry>();
   /** Interfaces this process attached the pod program to, with their ifindex then. */
   private readonly attached = new Map<string, number>();
   /** Problems reported once per key, until they change. */
@@ -190,6 +255,10 @@ export class BpfDataplane implements DataplaneOperations {
       drops: pod.map(MAP_NAMES.drops),
       stats: pod.map(MAP_NAMES.stats),
       traffic: pod.map(MAP_NAMES.traffic),
+      policy: pod.map(MAP_NAMES.policy),
+      prefixes: pod.map(MAP_NAMES.prefixes),
+      conntrack: pod.map(MAP_NAMES.conntrack),
+      verdicts: pod.map(MAP_NAMES.verdicts),
     };
     this.podProgram = pod.program(programsOf(config.mode).pod.program);
     this.underlayProgram = underlay.program(programsOf(config.mode).underlay.program);
@@ -305,6 +374,11 @@ export class BpfDataplane implements DataplaneOperations {
           // The deletes of this table came first: what no update claimed goes now.
           this.flushOrphans();
           break;
+        case 'policy':
+        case 'prefixes':
+        case 'rules':
+          this.updatePolicyTable(table, entries);
+          break;
         default: {
           const unknown: never = table;
           throw new Error(`bpf dataplane: unknown table ${String(unknown)}`);
@@ -315,7 +389,9 @@ export class BpfDataplane implements DataplaneOperations {
 
   delete(table: TableName, keys: readonly string[]): Promise<void> {
     return this.exclusive(() => {
-      for (const key of keys) this.remove(table, key);
+      let removed = 0;
+      for (const key of keys) if (this.remove(table, key)) removed++;
+      if (removed > 0 && clearsConnections(table)) this.clearConnections();
       if (this.orphans.size > 0) {
         // No update of this table followed in this turn: the orphans go on the next one.
         setImmediate(() => {
@@ -332,6 +408,7 @@ export class BpfDataplane implements DataplaneOperations {
       let removed = 0;
       for (const key of keys) if (this.remove(table, key)) removed++;
       this.flushOrphans();
+      if (removed > 0 && clearsConnections(table)) this.clearConnections();
       this.stats.prunes += removed;
       return removed;
     });
@@ -357,6 +434,19 @@ export class BpfDataplane implements DataplaneOperations {
         this.maps.vteps.entries().map(([key, value]) => [decodeIpv4(key), value] as const),
       );
       for (const [key, entry] of viewVteps(vtepValues, this.vteps)) tables.vteps.set(key, entry);
+      for (const [mapKey, value] of this.maps.policy.entries()) {
+        const [key, entry] = this.viewWritten(this.policy, mapKey, value, viewPolicy, (e) =>
+          policyMapValue('', e),
+        );
+        tables.policy.set(key, entry);
+      }
+      for (const [mapKey, value] of this.maps.prefixes.entries()) {
+        const [key, entry] = this.viewWritten(this.prefixes, mapKey, value, viewPrefix, (e) =>
+          prefixMapValue('', e),
+        );
+        tables.prefixes.set(key, entry);
+      }
+      for (const [key, entry] of this.rules) tables.rules.set(key, entry);
       return tables;
     });
   }
@@ -379,7 +469,16 @@ export class BpfDataplane implements DataplaneOperations {
   }
 
   metrics(node: string): string {
-    return countersToPrometheus(node, this.counters());
+    return (
+      countersToPrometheus(node, this.counters()) +
+      policyRulesToPrometheus(node, this.policyRules())
+    );
+  }
+
+  /** strata_verdicts per rule, named through the `rules` table. */
+  policyRules(): AgentPolicyRuleCounters[] {
+    if (this.closed) throw new Error('bpf dataplane: closed');
+    return readPolicyRules(this.maps.verdicts, this.rules);
   }
 
   /** Local endpoints waiting for their veth: pod IP → interface name. */
@@ -549,11 +648,125 @@ export class BpfDataplane implements DataplaneOperations {
         this.release(key, entry.address);
         return true;
       }
+      case 'policy':
+      case 'prefixes':
+      case 'rules':
+        return this.removePolicyRow(table, key);
       default: {
         const unknown: never = table;
         throw new Error(`bpf dataplane: unknown table ${String(unknown)}`);
       }
     }
+  }
+
+  // --- policy tables --------------------------------------------------------------------------
+
+  private updatePolicyTable(table: PolicyTable, entries: PolicyTableEntries): void {
+    switch (table) {
+      case 'policy':
+        for (const { key, entry } of entries) {
+          this.writeRow(this.maps.policy, this.policy, 'policy', key, () => [
+            policyMapKey(key),
+            policyMapValue(key, entry as PolicyTableEntry),
+            entry as PolicyTableEntry,
+          ]);
+        }
+        break;
+      case 'prefixes':
+        for (const { key, entry } of entries) {
+          this.writeRow(this.maps.prefixes, this.prefixes, 'prefixes', key, () => [
+            prefixMapKey(key),
+            prefixMapValue(key, entry as PrefixTableEntry),
+            entry as PrefixTableEntry,
+          ]);
+        }
+        break;
+      case 'rules':
+        for (const { key, entry } of entries) this.rules.set(key, entry as RuleTableEntry);
+        return;
+    }
+    if (entries.length > 0) this.clearConnections();
+  }
+
+  /** Writes one policy or prefix row; a row that does not fit is rejected, not thrown. */
+  private writeRow<Entry>(
+    map: BpfMap,
+    written: Written<Entry>,
+    table: 'policy' | 'prefixes',
+    key: string,
+    encode: () => [Buffer, Buffer, Entry],
+  ): void {
+    const where = `${table} ${key}`;
+    let encoded: [Buffer, Buffer, Entry];
+    try {
+      encoded = encode();
+    } catch (error) {
+      if (!(error instanceof InvalidTableEntry)) throw error;
+      this.removePolicyRow(table, key);
+      this.reject(where, error.reason);
+      return;
+    }
+    const [mapKey, value, entry] = encoded;
+    // Keys parse strictly (decimal without leading zeros), so one table key is one map key.
+    map.update(mapKey, value);
+    written.set(mapKey.toString('hex'), { key, entry });
+    this.stats.updates++;
+    this.reported.delete(where);
+  }
+
+  private removePolicyRow(table: PolicyTable, key: string): boolean {
+    if (table === 'rules') {
+      if (!this.rules.delete(key)) return false;
+      // Its counters go with it (rule ids are hashes: a new rule will not inherit them), so
+      // strata_verdicts holds only the rules in use, and 0 and 1.
+      const rule = Number(key);
+      if (Number.isInteger(rule) && rule >= 0 && rule <= 0xffffffff) {
+        this.maps.verdicts.deleteBatch(
+          VERDICT_KINDS.map((kind) => encodeVerdictKey({ rule, kind })),
+        );
+      }
+      return true;
+    }
+    const [map, written, mapKey] =
+      table === 'policy'
+        ? [this.maps.policy, this.policy as Written<unknown>, tryKey(() => policyMapKey(key))]
+        : [this.maps.prefixes, this.prefixes as Written<unknown>, tryKey(() => prefixMapKey(key))];
+    this.reported.delete(`${table} ${key}`);
+    // A key that does not parse was never written: nothing to remove.
+    if (mapKey === undefined) return false;
+    const had = written.delete(mapKey.toString('hex'));
+    if (!map.delete(mapKey)) return had;
+    this.stats.deletes++;
+    return true;
+  }
+
+  /** A map row as a table row: the written entry when the map holds its encoding. */
+  private viewWritten<Entry>(
+    written: Written<Entry>,
+    mapKey: Buffer,
+    value: Buffer,
+    view: (key: Buffer, value: Buffer) => [string, Entry],
+    encode: (entry: Entry) => Buffer,
+  ): [string, Entry] {
+    const row = written.get(mapKey.toString('hex'));
+    if (row !== undefined) {
+      let same = false;
+      try {
+        same = encode(row.entry).equals(value);
+      } catch {
+        same = false;
+      }
+      if (same) return [row.key, row.entry];
+    }
+    const [key, entry] = view(mapKey, value);
+    return [row?.key ?? key, entry];
+  }
+
+  /** Forgets every tracked connection: the next packet of each is checked by policy again. */
+  private clearConnections(): void {
+    const keys = this.maps.conntrack.keys();
+    if (keys.length > 0) this.maps.conntrack.deleteBatch(keys);
+    this.stats.connectionsCleared += keys.length;
   }
 
   private removeLocal(ip: string): boolean {
@@ -603,6 +816,20 @@ export class BpfDataplane implements DataplaneOperations {
         const keys = new Set<string>(this.vteps.keys());
         for (const address of mapKeys(this.maps.vteps)) {
           if (!this.owners.has(address)) keys.add(STALE_VTEP_PREFIX + address);
+        }
+        return keys;
+      }
+      case 'rules':
+        return new Set(this.rules.keys());
+      case 'policy':
+      case 'prefixes': {
+        const [map, written, format] =
+          table === 'policy'
+            ? [this.maps.policy, this.policy as Written<unknown>, policyTableKey]
+            : [this.maps.prefixes, this.prefixes as Written<unknown>, prefixTableKey];
+        const keys = new Set<string>();
+        for (const mapKey of map.keys()) {
+          keys.add(written.get(mapKey.toString('hex'))?.key ?? format(mapKey));
         }
         return keys;
       }
@@ -701,6 +928,19 @@ export class BpfDataplane implements DataplaneOperations {
 
   private warn(error: Error): void {
     this.onWarning(error);
+  }
+}
+
+/** Tables whose change may withdraw what allowed a tracked connection. */
+function clearsConnections(table: string): boolean {
+  return table === 'policy' || table === 'prefixes';
+}
+
+function tryKey(encode: () => Buffer): Buffer | undefined {
+  try {
+    return encode();
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,14 +1,20 @@
+import type { AgentPolicyRuleCounters, Count } from '@strata/bus';
 import {
   DROP_REASONS,
   STATS,
+  VERDICT_KINDS,
   decodeCounter,
+  decodeVerdictCount,
+  decodeVerdictKey,
   decodeTraffic,
   decodeTrafficKey,
   encodeIndex,
   type DropReason,
   type Stat,
   type TrafficKey,
+  type VerdictKind,
 } from '../../../../dataplane/bpf/maps';
+import type { RuleTableEntry } from './policy-view';
 
 /**
  * The BPF programs' counters, summed over CPUs: packets dropped per reason, the other outcomes
@@ -106,6 +112,77 @@ export function countersToPrometheus(node: string, counters: DataplaneCounters):
     'Bytes (inner frames) forwarded per source and destination identity.',
     counters.traffic.map((traffic) => [pair(traffic), traffic.bytes]),
   );
+  return lines.join('\n') + '\n';
+}
+
+const KIND_FIELDS: Readonly<Record<VerdictKind, keyof PolicyRuleCounts>> = {
+  allowed: 'allowed',
+  denied: 'denied',
+  staged_would_deny: 'stagedWouldDeny',
+  staged_would_allow: 'stagedWouldAllow',
+};
+
+type PolicyRuleCounts = Pick<
+  AgentPolicyRuleCounters,
+  'allowed' | 'denied' | 'stagedWouldDeny' | 'stagedWouldAllow'
+>;
+
+/**
+ * strata_verdicts summed over CPUs, one row per rule id (sorted), named through the `rules`
+ * table (keyed by the rule id in decimal). Rules the table does not name have nulls.
+ */
+export function readPolicyRules(
+  verdicts: Pick<CounterMap, 'entries'>,
+  rules: ReadonlyMap<string, RuleTableEntry>,
+): AgentPolicyRuleCounters[] {
+  const zero = (): Count => ({ packets: 0, bytes: 0 });
+  const byRule = new Map<number, { -readonly [K in keyof PolicyRuleCounts]: Count }>();
+  for (const [key, value] of verdicts.entries()) {
+    const { rule, kind } = decodeVerdictKey(key);
+    const count = decodeVerdictCount(value);
+    let row = byRule.get(rule);
+    if (row === undefined) {
+      row = { allowed: zero(), denied: zero(), stagedWouldDeny: zero(), stagedWouldAllow: zero() };
+      byRule.set(rule, row);
+    }
+    row[KIND_FIELDS[kind]] = { packets: Number(count.packets), bytes: Number(count.bytes) };
+  }
+  return [...byRule]
+    .sort(([a], [b]) => a - b)
+    .map(([rule, counts]) => {
+      const named = rules.get(String(rule));
+      return {
+        rule,
+        policyId: named?.policyId ?? null,
+        tier: named?.tier ?? null,
+        direction: named?.direction ?? null,
+        index: named?.index ?? null,
+        ...counts,
+      };
+    });
+}
+
+/** Prometheus text for the policy verdict counters: strata_agent_policy_packets_total. */
+export function policyRulesToPrometheus(
+  node: string,
+  rules: readonly AgentPolicyRuleCounters[],
+): string {
+  const name = 'strata_agent_policy_packets_total';
+  const lines = [
+    `# HELP ${name} Packets the BPF dataplane's policy decided, by rule and kind of verdict.`,
+    `# TYPE ${name} counter`,
+  ];
+  for (const row of rules) {
+    for (const kind of VERDICT_KINDS) {
+      const count = row[KIND_FIELDS[kind]];
+      if (count.packets === 0) continue;
+      lines.push(
+        `${name}{node="${escapeLabel(node)}",rule="${row.rule}",` +
+          `policy="${escapeLabel(row.policyId ?? '')}",tier="${escapeLabel(row.tier ?? '')}",` +
+          `kind="${kind}"} ${count.packets}`,
+      );
+    }
+  }
   return lines.join('\n') + '\n';
 }
 
