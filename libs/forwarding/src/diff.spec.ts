@@ -35,6 +35,9 @@ describe('diff', () => {
       },
       remote: { updates: [], deletes: [] },
       vteps: { updates: [], deletes: ['node-9'] },
+      policy: { updates: [], deletes: [] },
+      prefixes: { updates: [], deletes: [] },
+      rules: { updates: [], deletes: [] },
     });
     const next = applyDelta(applied, delta);
     expect(digestTables(next)).toBe(digestTables(desired));
@@ -81,6 +84,8 @@ describe('diff', () => {
         mac: '0a:58:0a:00:00:05',
         labels: {},
         kind: 'pod',
+        identity: 300,
+        namedPorts: [],
       },
     });
     for (let i = 0; i < 50; i++) log.append(`endpoint-p${i}`, pod(`p${i}`, `10.0.1.${i}`));
@@ -93,7 +98,7 @@ describe('diff', () => {
       revision: 1,
       position: 1000,
       type: 'EndpointLabelsUpdated',
-      data: { uid: 'p7', labels: { app: 'x' } },
+      data: { uid: 'p7', labels: { app: 'x' }, identity: 301 },
     });
     state.apply({
       stream: 'endpoint-p8',

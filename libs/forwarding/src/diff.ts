@@ -29,6 +29,9 @@ export function diff(desired: ForwardingTables, applied: ForwardingTables): Forw
     local: diffTable(desired.local, applied.local),
     remote: diffTable(desired.remote, applied.remote),
     vteps: diffTable(desired.vteps, applied.vteps),
+    policy: diffTable(desired.policy, applied.policy),
+    prefixes: diffTable(desired.prefixes, applied.prefixes),
+    rules: diffTable(desired.rules, applied.rules),
   };
 }
 
@@ -63,6 +66,9 @@ export function diffChanged(
     local: diffKeys(desired.local, applied.local, changed.local),
     remote: diffKeys(desired.remote, applied.remote, changed.remote),
     vteps: diffKeys(desired.vteps, applied.vteps, changed.vteps),
+    policy: diffKeys(desired.policy, applied.policy, changed.policy),
+    prefixes: diffKeys(desired.prefixes, applied.prefixes, changed.prefixes),
+    rules: diffKeys(desired.rules, applied.rules, changed.rules),
   };
 }
 
@@ -110,6 +116,9 @@ export function applyDelta(applied: ForwardingTables, delta: ForwardingDelta): M
   applyTableDelta(next.local, delta.local);
   applyTableDelta(next.remote, delta.remote);
   applyTableDelta(next.vteps, delta.vteps);
+  applyTableDelta(next.policy, delta.policy);
+  applyTableDelta(next.prefixes, delta.prefixes);
+  applyTableDelta(next.rules, delta.rules);
   return next;
 }
 
@@ -118,6 +127,9 @@ export function applyDeltaInPlace(tables: MutableTables, delta: ForwardingDelta)
   applyTableDelta(tables.local, delta.local);
   applyTableDelta(tables.remote, delta.remote);
   applyTableDelta(tables.vteps, delta.vteps);
+  applyTableDelta(tables.policy, delta.policy);
+  applyTableDelta(tables.prefixes, delta.prefixes);
+  applyTableDelta(tables.rules, delta.rules);
 }
 
 function applyTableDelta<Entry>(table: Map<string, Entry>, delta: TableDelta<Entry>): void {

@@ -22,7 +22,7 @@ import {
   type FoldableEvent,
   type ForwardingState,
 } from './forwarding-state';
-import { interfaceName, placeholderIdentity } from './identity';
+import { interfaceName } from './identity';
 import {
   tablesToJson,
   type ForwardingTables,
@@ -79,6 +79,9 @@ const deregistered = (name: string): NodeDeregistered => ({
 });
 const WEB: Labels = { app: 'web', tier: 'frontend' };
 const DB: Labels = { app: 'db', tier: 'backend' };
+/** The identity the allocator would have given each label set (as the events carry it). */
+const identityOf = (labels: Labels): number =>
+  labels === WEB ? 300 : labels === DB ? 301 : 400 + Object.keys(labels).length;
 const pod = (
   uid: string,
   node: string,
@@ -88,15 +91,35 @@ const pod = (
   segmentId = 'blue',
 ): EndpointCreated => ({
   type: 'EndpointCreated',
-  data: { uid, segmentId, node, ip, mac, labels, kind: 'pod' },
+  data: {
+    uid,
+    segmentId,
+    node,
+    ip,
+    mac,
+    labels,
+    kind: 'pod',
+    identity: identityOf(labels),
+    namedPorts: [],
+  },
 });
 const external = (uid: string, ip: string): EndpointCreated => ({
   type: 'EndpointCreated',
-  data: { uid, segmentId: 'blue', node: '', ip, mac: '', labels: DB, kind: 'external' },
+  data: {
+    uid,
+    segmentId: 'blue',
+    node: '',
+    ip,
+    mac: '',
+    labels: DB,
+    kind: 'external',
+    identity: identityOf(DB),
+    namedPorts: [],
+  },
 });
 const relabelled = (uid: string, labels: Labels): EndpointLabelsUpdated => ({
   type: 'EndpointLabelsUpdated',
-  data: { uid, labels },
+  data: { uid, labels, identity: identityOf(labels) },
 });
 const moved = (uid: string, previousNode: string, node: string): EndpointMoved => ({
   type: 'EndpointMoved',
@@ -115,7 +138,7 @@ const local = (uid: string, mac: string, vni: number, labels = WEB): LocalEndpoi
   interfaceName: interfaceName(uid),
   mac,
   vni,
-  identity: placeholderIdentity(labels),
+  identity: identityOf(labels),
 });
 const remote = (
   uid: string,
@@ -130,7 +153,7 @@ const remote = (
   ...vtep,
   mac,
   vni,
-  identity: placeholderIdentity(labels),
+  identity: identityOf(labels),
 });
 const vtep = ({ vtepAddress, vtepMac }: typeof NODE2): VtepEntry => ({
   address: vtepAddress,
@@ -431,7 +454,7 @@ describe('the fold in general', () => {
       'duplicate',
     );
     expect(state.apply(event('PoolCreated', {}, 'pool-p1'))).toBe('ignored');
-    expect(state.apply(event('PolicyCreated', {}, 'policy-x'))).toBe('ignored');
+    expect(state.apply(event('PolicyCreated', {}, 'policy-x'))).toBe('rejected');
     expect(state.apply(event('EndpointTeleported', {}, 'endpoint-pod-a', 7))).toBe('unknown');
     expect(state.apply(event('EndpointMoved', null, 'endpoint-pod-a', 1))).toBe('rejected');
     expect(state.apply(event('EndpointMoved', { uid: 'pod-a' }, 'endpoint-pod-a', 1))).toBe(
@@ -445,7 +468,7 @@ describe('the fold in general', () => {
         event('EndpointLabelsUpdated', { uid: 'pod-a', labels: [1] }, 'endpoint-pod-a', 1),
       ),
     ).toBe('rejected');
-    expect(state.stats).toEqual({ applied: 1, duplicates: 1, ignored: 2, unknown: 1, rejected: 4 });
+    expect(state.stats).toEqual({ applied: 1, duplicates: 1, ignored: 1, unknown: 1, rejected: 5 });
     expect(state.position).toBe(17);
     expect(state.tables.local.get('10.0.0.5')).toEqual(local('pod-a', MAC_A, 0));
   });
@@ -463,22 +486,26 @@ describe('the fold in general', () => {
     expect(() => createForwardingState('')).toThrow(TypeError);
   });
 
-  it('takes a pluggable identity function, and treats what is not a 16-bit number as 0', () => {
-    const identityOf = (labels: Labels) =>
-      labels.app === 'web' ? 42 : labels.app === 'db' ? 70_000 : Number.NaN;
+  it('reads the identity from the events, and treats what is not a 16-bit number as 0', () => {
+    const withIdentity = (created: EndpointCreated, identity: unknown): EndpointCreated =>
+      ({ ...created, data: { ...created.data, identity } }) as EndpointCreated;
     const log = world()
-      .append('endpoint-pod-a', pod('pod-a', SELF, '10.0.0.5', MAC_A, WEB))
-      .append('endpoint-pod-b', pod('pod-b', 'node-2', '10.0.0.6', MAC_B, DB))
-      .append('endpoint-pod-c', pod('pod-c', 'node-2', '10.0.0.7', MAC_C, { app: 'x' }));
-    const state = applyEvents(createForwardingState(SELF, { identityOf }), log.events);
-    expect(state.tables.local.get('10.0.0.5')?.identity).toBe(42);
+      .append('endpoint-pod-a', withIdentity(pod('pod-a', SELF, '10.0.0.5', MAC_A, WEB), 42))
+      .append('endpoint-pod-b', withIdentity(pod('pod-b', 'node-2', '10.0.0.6', MAC_B), 70_000))
+      .append('endpoint-pod-c', withIdentity(pod('pod-c', 'node-2', '10.0.0.7', MAC_C), 'x'))
+      .append('endpoint-pod-d', withIdentity(pod('pod-d', 'node-2', '10.0.0.8', MAC_C), undefined))
+      .append('endpoint-pod-a', {
+        ...relabelled('pod-a', DB),
+        data: { uid: 'pod-a', labels: DB, identity: 43 },
+      });
+    const state = applyEvents(createForwardingState(SELF), log.events);
+    expect(state.tables.local.get('10.0.0.5')?.identity).toBe(43);
     expect(state.tables.remote.get('10.0.0.6')?.identity).toBe(0);
     expect(state.tables.remote.get('10.0.0.7')?.identity).toBe(0);
-    const again = restore(snapshot(state), { identityOf });
+    expect(state.tables.remote.get('10.0.0.8')?.identity).toBe(0);
+    const again = restore(snapshot(state));
     expect(digest(again)).toBe(digest(state));
-    expect(asRecords(state.tables)).toEqual(
-      asRecords(referenceTables(SELF, log.events, { identityOf })),
-    );
+    expect(asRecords(state.tables)).toEqual(asRecords(referenceTables(SELF, log.events)));
   });
 
   it('gives two live endpoints claiming one IP to the smallest uid, whatever the order', () => {

@@ -1,24 +1,42 @@
 import {
   DOMAIN_EVENT_TYPES,
+  MIN_CIDR_IDENTITY,
+  POLICY_DIRECTIONS,
+  formatIpv4,
+  policyRuleId,
+  readPolicySpec,
   type BackendHealthEvent,
   type EndpointEvent,
   type FlowReportEvent,
   type Labels,
   type NodeEvent,
   type PolicyEvent,
+  type PolicySpec,
   type SegmentEvent,
 } from '@strata/domain';
 import type { RecordedEvent } from '@strata/eventstore';
 import { digestTables } from './digest';
+import { interfaceName, readIdentity } from './identity';
 import {
-  interfaceName,
-  placeholderIdentity,
-  safeIdentity,
-  type IdentityFunction,
-} from './identity';
+  PolicyCompiler,
+  peerChangeTouches,
+  type CidrAtom,
+  type IdentityProfile,
+  type UnitDependencies,
+} from './policy/compile';
+import {
+  securityLabelsOf,
+  selectorMatches,
+  type EndpointFact,
+  type NamedPortFact,
+  type PolicyFact,
+  type PolicyFacts,
+} from './policy/facts';
+import { addressValue, fnv1a32, maskAddress, toPrefix } from './policy/prefix';
 import {
   FORWARDING_SNAPSHOT_VERSION,
   isLabels,
+  parseNamedPorts,
   parseSnapshot,
   type FoldStats,
   type ForwardingSnapshot,
@@ -28,10 +46,14 @@ import {
   compareKeys,
   emptyChanges,
   emptyTables,
+  sameEntry,
   type ChangedKeys,
   type ForwardingTables,
   type LocalEndpointEntry,
+  type PolicyEntry,
+  type PrefixEntry,
   type RemoteEndpointEntry,
+  type RuleEntry,
 } from './tables';
 
 /**
@@ -52,9 +74,18 @@ import {
  * one stream must arrive in revision order (gaps are fine: a squashed history works); events of
  * different streams may arrive in any interleaving and give the same tables.
  *
+ * - policy, prefixes, rules: docs/policy.md. Endpoint identities come from the endpoints' own
+ *   events (EndpointCreated / EndpointLabelsUpdated `identity`; 0 when absent or invalid);
+ *   policies from PolicyCreated / PolicyUpdated (readPolicySpec: v1 upcast, invalid rejected).
+ *
  * Cost: O(1) per endpoint or heartbeat event; a node or segment event touches that node's or
- * segment's endpoints. Tables are mutated in place and exposed read-only; entries are replaced,
- * never mutated.
+ * segment's endpoints. Policy is compiled lazily: events mark the (direction, local identity)
+ * units they affect, and reading `tables` or `takeChanges()` compiles them, once per batch. A
+ * policy change marks the local identities its old or new selector selects; a change to the
+ * set of CIDR prefixes or to what an identity looks like to policy (a new or vanished identity,
+ * its labels, named ports, an external endpoint's address) marks every unit; an endpoint that
+ * joins an identity that already exists elsewhere marks nothing. Tables are mutated in place
+ * and exposed read-only; entries are replaced, never mutated.
  */
 
 /** What the fold reads of a recorded event: a RecordedEvent fits, so does a replayed one. */
@@ -65,21 +96,13 @@ export type FoldableEvent = Pick<
 
 export type ApplyOutcome = 'applied' | 'duplicate' | 'ignored' | 'unknown' | 'rejected';
 
-export interface ForwardingOptions {
-  /** Source identity of a label set; the placeholder until the identity allocator lands. */
-  readonly identityOf?: IdentityFunction;
-}
-
-export interface RestoreOptions extends ForwardingOptions {
+export interface RestoreOptions {
   /** The node to restore as; default the snapshot's own. */
   readonly asNode?: string;
 }
 
-interface EndpointRecord {
-  readonly uid: string;
-  readonly segmentId: string;
+interface EndpointRecord extends EndpointFact {
   node: string;
-  readonly ip: string;
   readonly mac: string;
   labels: Labels;
   identity: number;
@@ -87,33 +110,53 @@ interface EndpointRecord {
   interfaceName?: string;
 }
 
+/**
+ * The endpoints holding one identity: the smallest uid stands for it (its labels, kind and
+ * address), and its named ports are the union over all of them (counted, to remove in O(1)).
+ */
+interface Holding {
+  readonly uids: Set<string>;
+  first: string;
+  /** `<protocol>/<name>/<port>` -> how many holders name it. */
+  readonly ports: Map<string, number>;
+}
+
+/** A policy change waiting for the next compile: which local identities it may touch. */
+interface PolicyChange {
+  readonly before: PolicySpec | undefined;
+  readonly after: PolicySpec | undefined;
+}
+
+const UNIT_DIRECTIONS = [
+  ['i', 'ingress'],
+  ['e', 'egress'],
+] as const;
+const MAX_CIDR_IDENTITY = 0xfffffffe; // 0xffffffff is the `*` peer in the BPF key
+
 interface NodeRecord {
   readonly vtepAddress: string;
   readonly vtepMac: string;
   down: boolean;
 }
 
-/** Strata event types the fold skips: the rest of the domain, and policy, health and flows. */
+/** Strata event types the fold skips: the rest of the domain, health and flows. */
 const NOT_FOLDED: ReadonlySet<string> = new Set<string>([
   ...DOMAIN_EVENT_TYPES,
-  ...([
-    'PolicyCreated',
-    'PolicyUpdated',
-    'PolicyDeleted',
-    'BackendHealthChanged',
-    'FlowsReported',
-  ] satisfies (PolicyEvent | BackendHealthEvent | FlowReportEvent)['type'][]),
+  ...(['BackendHealthChanged', 'FlowsReported'] satisfies (
+    BackendHealthEvent | FlowReportEvent
+  )['type'][]),
 ]);
 
-type FoldedType = EndpointEvent['type'] | NodeEvent['type'] | SegmentEvent['type'];
-type Handler = (state: ForwardingState, data: Record<string, unknown>) => boolean;
+type FoldedType =
+  EndpointEvent['type'] | NodeEvent['type'] | SegmentEvent['type'] | PolicyEvent['type'];
+type Handler = (
+  state: ForwardingState,
+  data: Record<string, unknown>,
+  event: FoldableEvent,
+) => boolean;
 
 export class ForwardingState {
   readonly node: string;
-  /** The desired tables. Read-only views of live maps: copy (copyTables) to keep a version. */
-  readonly tables: ForwardingTables;
-
-  private readonly identityOf: IdentityFunction;
   private lastPosition = 0;
   private readonly counts = { applied: 0, duplicates: 0, ignored: 0, unknown: 0, rejected: 0 };
   private readonly revisions = new Map<string, number>();
@@ -130,13 +173,65 @@ export class ForwardingState {
   /** Keys written or removed since the last takeChanges(), per table: the reconciler's work. */
   private changed: ChangedKeys = emptyChanges();
 
-  constructor(node: string, options: ForwardingOptions = {}) {
+  // --- policy facts and the lazy compile ---------------------------------------------------
+  private readonly policies = new Map<string, PolicyFact>();
+  /** References to each prefix of a CIDR peer (cidr and except), over all policies. */
+  private readonly cidrRefs = new Map<string, number>();
+  private cidrAtoms = new Map<string, CidrAtom>();
+  private cidrsChanged = false;
+  /** uids of the endpoints holding each identity (0 excluded). */
+  private readonly holders = new Map<number, Holding>();
+  private readonly profiles = new Map<number, IdentityProfile>();
+  private readonly profileKeys = new Map<number, string>();
+  private readonly dirtyIdentities = new Set<number>();
+  /** Identities whose profile changed since the last compile: before and after. */
+  private profileChanges: {
+    identity: number;
+    before: IdentityProfile | undefined;
+    after: IdentityProfile | undefined;
+  }[] = [];
+  private readonly externals = new Set<string>();
+  private localIdentities = new Set<number>();
+  private localChanged = false;
+  private policyChanges: PolicyChange[] = [];
+  private everythingDirty = false;
+  private prefixesDirty = false;
+  /** The compiled rows of each unit (`i:<local>` / `e:<local>`), and what they depend on. */
+  private readonly compiled = new Map<string, Map<string, PolicyEntry>>();
+  private readonly dependencies = new Map<string, UnitDependencies>();
+  /** Every claimant of each rule id (a collision is possible): the smallest key owns it. */
+  private readonly ruleClaims = new Map<number, Map<string, RuleEntry>>();
+
+  constructor(node: string) {
     if (typeof node !== 'string' || node === '') {
       throw new TypeError('a forwarding state needs the name of its node');
     }
     this.node = node;
-    this.identityOf = options.identityOf ?? placeholderIdentity;
-    this.tables = this.mutable;
+  }
+
+  /**
+   * The desired tables, compiled up to the last folded event. Read-only views of live maps:
+   * copy (copyTables) to keep a version.
+   */
+  get tables(): ForwardingTables {
+    this.settle();
+    return this.mutable;
+  }
+
+  /** The facts the reference evaluator decides on (evaluatePolicy). */
+  get policyFacts(): PolicyFacts {
+    this.settleCidrs();
+    return {
+      endpointAt: (ip) => this.ownerOf(ip),
+      policies: this.policies,
+      cidrIdentityOf: (address) => {
+        for (let length = 32; length >= 0; length--) {
+          const atom = this.cidrAtoms.get(`${formatIpv4(maskAddress(address, length))}/${length}`);
+          if (atom !== undefined) return atom.identity;
+        }
+        return undefined;
+      },
+    };
   }
 
   /** The highest log position folded (including skipped events); 0 before any. */
@@ -155,6 +250,7 @@ export class ForwardingState {
    * O(keys it touched), not O(table).
    */
   takeChanges(): ChangedKeys {
+    this.settle();
     const changes = this.changed;
     this.changed = emptyChanges();
     return changes;
@@ -178,7 +274,7 @@ export class ForwardingState {
     if (
       typeof data !== 'object' ||
       data === null ||
-      !handler(this, data as Record<string, unknown>)
+      !handler(this, data as Record<string, unknown>, event)
     ) {
       this.counts.rejected++;
       return 'rejected';
@@ -206,27 +302,33 @@ export class ForwardingState {
         .map(([name, { vtepAddress, vtepMac, down }]) => ({ name, vtepAddress, vtepMac, down }))
         .sort(byKey((n) => n.name)),
       endpoints: [...this.endpoints.values()]
-        .map(({ uid, segmentId, node, ip, mac, labels }) => ({
+        .map(({ uid, segmentId, node, ip, mac, labels, kind, identity, namedPorts }) => ({
           uid,
           segmentId,
           node,
           ip,
           mac,
           labels,
+          kind,
+          identity,
+          namedPorts,
         }))
         .sort(byKey((e) => e.uid)),
+      policies: [...this.policies.values()]
+        .map(({ policyId, revision, spec }) => ({ policyId, revision, spec }))
+        .sort(byKey((p) => p.policyId)),
       stats: this.stats,
     };
   }
 
   /**
-   * The state a snapshot holds, tables rebuilt from its facts. Pass the same options as the
-   * state it was taken from (the identity function is code, not data). Throws InvalidSnapshot.
+   * The state a snapshot holds, tables rebuilt from its facts. Throws InvalidSnapshot (an older
+   * version included: the caller replays the log instead).
    */
   static restore(value: unknown, options: RestoreOptions = {}): ForwardingState {
     const snapshot = parseSnapshot(value);
     // The facts are the same for every node: a snapshot taken as one node restores as any.
-    const state = new ForwardingState(options.asNode ?? snapshot.node, options);
+    const state = new ForwardingState(options.asNode ?? snapshot.node);
     state.lastPosition = snapshot.position;
     const { applied, duplicates, ignored, unknown, rejected } = snapshot.stats;
     Object.assign(state.counts, { applied, duplicates, ignored, unknown, rejected });
@@ -237,19 +339,23 @@ export class ForwardingState {
       state.refreshVtep(name);
     }
     for (const endpoint of snapshot.endpoints) state.addEndpoint(endpoint);
+    for (const { policyId, revision, spec } of snapshot.policies) {
+      state.setPolicy(policyId, { policyId, revision, spec });
+    }
     return state;
   }
 
   // --- endpoints -------------------------------------------------------------------------
 
   private addEndpoint(data: SnapshotEndpoint): void {
-    const { uid, ip, mac, labels } = data;
+    const { uid, ip, mac, labels, kind, identity, namedPorts } = data;
     // Node and segment names repeat across thousands of endpoints: keep one copy of each.
     const node = this.intern(data.node);
     const segmentId = this.intern(data.segmentId);
     if (this.endpoints.has(uid)) this.removeEndpoint(uid);
-    const identity = safeIdentity(this.identityOf, labels);
-    this.endpoints.set(uid, { uid, segmentId, node, ip, mac, labels, identity });
+    const record = { uid, segmentId, node, ip, mac, labels, kind, identity, namedPorts };
+    this.endpoints.set(uid, record);
+    this.hold(record);
     addTo(this.endpointsByNode, node, uid);
     addTo(this.endpointsBySegment, segmentId, uid);
     const claimants = this.endpointsByIp.get(ip);
@@ -268,6 +374,7 @@ export class ForwardingState {
   private removeEndpoint(uid: string): void {
     const endpoint = this.endpoints.get(uid);
     if (endpoint === undefined) return;
+    this.release(endpoint);
     this.endpoints.delete(uid);
     removeFrom(this.endpointsByNode, endpoint.node, uid);
     removeFrom(this.endpointsBySegment, endpoint.segmentId, uid);
@@ -277,23 +384,342 @@ export class ForwardingState {
     this.refreshIp(endpoint.ip);
   }
 
-  private relabelEndpoint(uid: string, labels: Labels): void {
+  private relabelEndpoint(uid: string, labels: Labels, identity: number): void {
     const endpoint = this.endpoints.get(uid);
     if (endpoint === undefined) return;
+    this.release(endpoint);
     endpoint.labels = labels;
-    const identity = safeIdentity(this.identityOf, labels);
-    if (identity === endpoint.identity) return; // labels reach the tables only as the identity
+    const changed = identity !== endpoint.identity;
     endpoint.identity = identity;
-    this.refreshIp(endpoint.ip);
+    this.hold(endpoint);
+    // The local and remote tables see labels only as the identity.
+    if (changed) this.refreshIp(endpoint.ip);
   }
 
   private moveEndpoint(uid: string, node: string): void {
     const endpoint = this.endpoints.get(uid);
     if (endpoint === undefined) return;
+    if (endpoint.node === this.node || node === this.node) this.localChanged = true;
     removeFrom(this.endpointsByNode, endpoint.node, uid);
     endpoint.node = this.intern(node);
     addTo(this.endpointsByNode, node, uid);
     this.refreshIp(endpoint.ip);
+  }
+
+  /** The endpoint now holds its identity: what the identity looks like may have changed. */
+  private hold(endpoint: EndpointRecord): void {
+    if (endpoint.node === this.node) this.localChanged = true;
+    if (endpoint.kind === 'external') {
+      this.externals.add(endpoint.uid);
+      this.prefixesDirty = true;
+    }
+    if (endpoint.identity === 0) return;
+    const { uid, identity, namedPorts } = endpoint;
+    let holding = this.holders.get(identity);
+    if (holding === undefined) {
+      holding = { uids: new Set(), first: uid, ports: new Map() };
+      this.holders.set(identity, holding);
+    }
+    holding.uids.add(uid);
+    if (uid < holding.first) holding.first = uid;
+    for (const { name, protocol, port } of namedPorts) {
+      const key = `${protocol}/${name}/${port}`;
+      holding.ports.set(key, (holding.ports.get(key) ?? 0) + 1);
+    }
+    this.dirtyIdentities.add(endpoint.identity);
+  }
+
+  private release(endpoint: EndpointRecord): void {
+    if (endpoint.node === this.node) this.localChanged = true;
+    if (endpoint.kind === 'external') {
+      this.externals.delete(endpoint.uid);
+      this.prefixesDirty = true;
+    }
+    if (endpoint.identity === 0) return;
+    const { uid, identity, namedPorts } = endpoint;
+    this.dirtyIdentities.add(identity);
+    const holding = this.holders.get(identity);
+    if (holding === undefined) return;
+    holding.uids.delete(uid);
+    if (holding.uids.size === 0) {
+      this.holders.delete(identity);
+      return;
+    }
+    for (const { name, protocol, port } of namedPorts) {
+      const key = `${protocol}/${name}/${port}`;
+      const count = holding.ports.get(key)! - 1;
+      if (count === 0) holding.ports.delete(key);
+      else holding.ports.set(key, count);
+    }
+    // Only when the endpoint that stands for the identity leaves: O(holders).
+    if (holding.first === uid) holding.first = smallestKey(holding.uids);
+  }
+
+  // --- policies --------------------------------------------------------------------------
+
+  /** PolicyCreated / PolicyUpdated: the whole spec, validated (and a v1 one upcast). */
+  private readPolicy(data: Record<string, unknown>, revision: number): boolean {
+    const { policyId } = data;
+    if (!isText(policyId) || policyId === '') return false;
+    let spec: PolicySpec;
+    try {
+      spec = readPolicySpec(data);
+    } catch {
+      return false;
+    }
+    this.setPolicy(policyId, { policyId, revision, spec });
+    return true;
+  }
+
+  private setPolicy(policyId: string, policy: PolicyFact | undefined): void {
+    const before = this.policies.get(policyId);
+    if (before !== undefined) {
+      this.policies.delete(policyId);
+      this.countCidrs(before.spec, -1);
+      this.claimRules(before, false);
+    }
+    if (policy !== undefined) {
+      this.policies.set(policyId, policy);
+      this.countCidrs(policy.spec, 1);
+      this.claimRules(policy, true);
+    }
+    if (!this.everythingDirty) {
+      this.policyChanges.push({ before: before?.spec, after: policy?.spec });
+    }
+  }
+
+  private countCidrs(spec: PolicySpec, delta: 1 | -1): void {
+    for (const direction of POLICY_DIRECTIONS) {
+      for (const rule of spec[direction]) {
+        for (const peer of rule.peers) {
+          if (!('cidr' in peer)) continue;
+          for (const key of [peer.cidr, ...peer.except]) {
+            const count = (this.cidrRefs.get(key) ?? 0) + delta;
+            if (count === 0) this.cidrRefs.delete(key);
+            else this.cidrRefs.set(key, count);
+            if (count === 0 || (count === 1 && delta === 1)) this.cidrsChanged = true;
+          }
+        }
+      }
+    }
+  }
+
+  private claimRules(policy: PolicyFact, claim: boolean): void {
+    const { policyId, spec } = policy;
+    for (const direction of POLICY_DIRECTIONS) {
+      spec[direction].forEach((rule, index) => {
+        const id = policyRuleId(policyId, direction, index);
+        const claimKey = `${policyId}\u0000${direction}\u0000${index}`;
+        let claims = this.ruleClaims.get(id);
+        if (claim) {
+          if (claims === undefined) this.ruleClaims.set(id, (claims = new Map()));
+          claims.set(claimKey, {
+            policyId,
+            name: spec.name,
+            tier: spec.tier,
+            direction,
+            index,
+            action: rule.action,
+            staged: spec.staged,
+          });
+        } else if (claims !== undefined) {
+          claims.delete(claimKey);
+          if (claims.size === 0) this.ruleClaims.delete(id);
+        }
+        const key = `${id}`;
+        const owner = claims === undefined || claims.size === 0 ? undefined : smallest(claims);
+        setOrDelete(this.mutable.rules, key, owner);
+        this.changed.rules.add(key);
+      });
+    }
+  }
+
+  // --- the lazy compile ------------------------------------------------------------------
+
+  /** CIDR identities: one per distinct prefix of any CIDR peer, a hash of it, probed in order. */
+  private settleCidrs(): void {
+    if (!this.cidrsChanged) return;
+    this.cidrsChanged = false;
+    const atoms = new Map<string, CidrAtom>();
+    const used = new Set<number>();
+    const span = MAX_CIDR_IDENTITY - MIN_CIDR_IDENTITY + 1;
+    for (const key of [...this.cidrRefs.keys()].sort(compareKeys)) {
+      const prefix = toPrefix(key);
+      if (prefix === undefined) continue;
+      let identity = MIN_CIDR_IDENTITY + (fnv1a32(key) % span);
+      while (used.has(identity)) {
+        identity = identity === MAX_CIDR_IDENTITY ? MIN_CIDR_IDENTITY : identity + 1;
+      }
+      used.add(identity);
+      atoms.set(key, { prefix, identity });
+    }
+    this.cidrAtoms = atoms;
+    this.everythingDirty = true;
+    this.prefixesDirty = true;
+  }
+
+  /** What identity `identity` looks like to policy, from the endpoints holding it. */
+  private settleIdentities(): void {
+    for (const identity of this.dirtyIdentities) {
+      const holding = this.holders.get(identity);
+      if (holding === undefined) {
+        const before = this.profiles.get(identity);
+        if (before !== undefined) {
+          this.profiles.delete(identity);
+          this.profileChanges.push({ identity, before, after: undefined });
+        }
+        this.profileKeys.delete(identity);
+        continue;
+      }
+      const ports = new Map<string, number[]>();
+      for (const key of holding.ports.keys()) {
+        const slash = key.lastIndexOf('/');
+        const name = key.slice(0, slash);
+        const list = ports.get(name);
+        if (list === undefined) ports.set(name, [Number(key.slice(slash + 1))]);
+        else list.push(Number(key.slice(slash + 1)));
+      }
+      const owner = this.endpoints.get(holding.first)!;
+      const labels = securityLabelsOf(owner);
+      const namedPorts = new Map(
+        [...ports]
+          .sort(([a], [b]) => compareKeys(a, b))
+          .map(([key, list]) => [key, list.sort((a, b) => a - b)] as const),
+      );
+      const address = owner.kind === 'external' ? addressValue(owner.ip) : undefined;
+      const key = JSON.stringify([
+        Object.entries(labels).sort(([a], [b]) => compareKeys(a, b)),
+        owner.kind,
+        address ?? null,
+        [...namedPorts],
+      ]);
+      if (this.profileKeys.get(identity) !== key) {
+        const before = this.profiles.get(identity);
+        const after = { identity, labels, kind: owner.kind, address, namedPorts };
+        this.profileKeys.set(identity, key);
+        this.profiles.set(identity, after);
+        this.profileChanges.push({ identity, before, after });
+      }
+    }
+    this.dirtyIdentities.clear();
+  }
+
+  /** Compiles every unit an event since the last call may have changed. */
+  private settle(): void {
+    this.settleCidrs();
+    if (this.dirtyIdentities.size > 0) this.settleIdentities();
+    const units = new Set<string>();
+    if (this.localChanged) {
+      this.localChanged = false;
+      const now = new Set<number>();
+      for (const uid of this.endpointsByNode.get(this.node) ?? []) {
+        const identity = this.endpoints.get(uid)!.identity;
+        if (identity !== 0) now.add(identity);
+      }
+      for (const identity of now) {
+        if (!this.localIdentities.has(identity))
+          for (const [d] of UNIT_DIRECTIONS) units.add(`${d}:${identity}`);
+      }
+      for (const identity of this.localIdentities) {
+        if (!now.has(identity)) for (const [d] of UNIT_DIRECTIONS) units.add(`${d}:${identity}`);
+      }
+      this.localIdentities = now;
+    }
+    if (this.everythingDirty) {
+      for (const identity of this.localIdentities) {
+        for (const [d] of UNIT_DIRECTIONS) units.add(`${d}:${identity}`);
+      }
+      for (const unit of this.compiled.keys()) units.add(unit);
+    } else {
+      // A peer that changed: the units it could have or get rows in. A local identity that
+      // changed: its own units (what selects it may have changed).
+      for (const { identity, before, after } of this.profileChanges) {
+        if (this.localIdentities.has(identity)) {
+          for (const [d] of UNIT_DIRECTIONS) units.add(`${d}:${identity}`);
+        }
+        for (const [unit, dependencies] of this.dependencies) {
+          if (!units.has(unit) && peerChangeTouches(dependencies, before, after)) units.add(unit);
+        }
+      }
+      for (const { before, after } of this.policyChanges) {
+        for (const identity of this.localIdentities) {
+          const labels = this.profiles.get(identity)?.labels;
+          if (labels === undefined) continue;
+          for (const [d, direction] of UNIT_DIRECTIONS) {
+            const touches = (spec: PolicySpec | undefined) =>
+              spec !== undefined &&
+              spec.directions.includes(direction) &&
+              selectorMatches(spec.selector, labels);
+            if (touches(before) || touches(after)) units.add(`${d}:${identity}`);
+          }
+        }
+      }
+    }
+    this.everythingDirty = false;
+    this.policyChanges = [];
+    this.profileChanges = [];
+    if (units.size > 0) this.compileUnits(units);
+    if (this.prefixesDirty) this.refreshPrefixes();
+  }
+
+  private compileUnits(units: ReadonlySet<string>): void {
+    const compiler = new PolicyCompiler({
+      policies: this.policies.values(),
+      identities: this.profiles,
+      cidrs: this.cidrAtoms,
+    });
+    const table = this.mutable.policy;
+    for (const unit of units) {
+      const local = Number(unit.slice(2));
+      const direction = unit[0] === 'i' ? 'ingress' : 'egress';
+      const compiled = this.localIdentities.has(local)
+        ? compiler.compile(direction, local)
+        : undefined;
+      const rows = compiled?.rows ?? new Map<string, PolicyEntry>();
+      if (compiled === undefined) this.dependencies.delete(unit);
+      else this.dependencies.set(unit, compiled.dependencies);
+      const before = this.compiled.get(unit);
+      if (before !== undefined) {
+        for (const key of before.keys()) {
+          if (rows.has(key)) continue;
+          table.delete(key);
+          this.changed.policy.add(key);
+        }
+      }
+      for (const [key, entry] of rows) {
+        const old = before?.get(key);
+        if (old !== undefined && sameEntry(old, entry)) continue;
+        table.set(key, entry);
+        this.changed.policy.add(key);
+      }
+      if (rows.size === 0) this.compiled.delete(unit);
+      else this.compiled.set(unit, rows);
+    }
+  }
+
+  /** CIDR atoms, and external endpoints of known identity that own their address (/32). */
+  private refreshPrefixes(): void {
+    this.prefixesDirty = false;
+    const desired = new Map<string, PrefixEntry>();
+    for (const [key, { identity }] of this.cidrAtoms) desired.set(key, { identity });
+    for (const uid of this.externals) {
+      const endpoint = this.endpoints.get(uid)!;
+      if (endpoint.identity === 0 || this.ownerOf(endpoint.ip) !== endpoint) continue;
+      if (addressValue(endpoint.ip) === undefined) continue;
+      desired.set(`${endpoint.ip}/32`, { identity: endpoint.identity });
+    }
+    const table = this.mutable.prefixes;
+    for (const key of table.keys()) {
+      if (desired.has(key)) continue;
+      table.delete(key);
+      this.changed.prefixes.add(key);
+    }
+    for (const [key, entry] of desired) {
+      const old = table.get(key);
+      if (old !== undefined && sameEntry(old, entry)) continue;
+      table.set(key, entry);
+      this.changed.prefixes.add(key);
+    }
   }
 
   // --- nodes and segments ----------------------------------------------------------------
@@ -334,6 +760,8 @@ export class ForwardingState {
   /** Recomputes the local and remote entries for `ip` from its owner's current facts. */
   private refreshIp(ip: string): void {
     const owner = this.ownerOf(ip);
+    const claimants = this.endpointsByIp.get(ip);
+    if (claimants !== undefined && claimants.length > 1) this.prefixesDirty = true;
     let local: LocalEndpointEntry | undefined;
     let remote: RemoteEndpointEntry | undefined;
     if (owner !== undefined) {
@@ -381,15 +809,22 @@ export class ForwardingState {
    */
   private static readonly handlers: ReadonlyMap<string, Handler> = new Map(
     Object.entries({
-      EndpointCreated: (state, { uid, segmentId, node, ip, mac, labels }) => {
+      EndpointCreated: (state, data) => {
+        const { uid, segmentId, node, ip, mac, labels } = data;
         if (!isText(uid) || !isText(segmentId) || !isText(node) || !isText(ip)) return false;
         if (!isText(mac) || !isLabels(labels)) return false;
-        state.addEndpoint({ uid, segmentId, node, ip, mac, labels });
+        const kind = data.kind ?? (node === '' ? 'external' : 'pod');
+        if (kind !== 'pod' && kind !== 'external') return false;
+        const namedPorts: readonly NamedPortFact[] | undefined =
+          data.namedPorts === undefined ? [] : parseNamedPorts(data.namedPorts);
+        if (namedPorts === undefined) return false;
+        const identity = readIdentity(data.identity);
+        state.addEndpoint({ uid, segmentId, node, ip, mac, labels, kind, identity, namedPorts });
         return true;
       },
-      EndpointLabelsUpdated: (state, { uid, labels }) => {
+      EndpointLabelsUpdated: (state, { uid, labels, identity }) => {
         if (!isText(uid) || !isLabels(labels)) return false;
-        state.relabelEndpoint(uid, labels);
+        state.relabelEndpoint(uid, labels, readIdentity(identity));
         return true;
       },
       EndpointMoved: (state, { uid, node }) => {
@@ -438,21 +873,38 @@ export class ForwardingState {
         state.setSegment(segmentId, undefined);
         return true;
       },
+      PolicyCreated: (state, data, { revision }) => state.readPolicy(data, revision),
+      PolicyUpdated: (state, data, { revision }) => state.readPolicy(data, revision),
+      PolicyDeleted: (state, { policyId }) => {
+        if (!isText(policyId) || policyId === '') return false;
+        state.setPolicy(policyId, undefined);
+        return true;
+      },
     } satisfies Record<FoldedType, Handler>),
   );
+}
+
+function smallestKey(keys: Iterable<string>): string {
+  let best: string | undefined;
+  for (const key of keys) if (best === undefined || key < best) best = key;
+  return best!;
+}
+
+function smallest<Entry>(claims: ReadonlyMap<string, Entry>): Entry {
+  return claims.get(smallestKey(claims.keys()))!;
 }
 
 function isText(value: unknown): value is string {
   return typeof value === 'string';
 }
 
-function addTo(index: Map<string, Set<string>>, key: string, uid: string): void {
+function addTo<K>(index: Map<K, Set<string>>, key: K, uid: string): void {
   const set = index.get(key);
   if (set === undefined) index.set(key, new Set([uid]));
   else set.add(uid);
 }
 
-function removeFrom(index: Map<string, Set<string>>, key: string, uid: string): void {
+function removeFrom<K>(index: Map<K, Set<string>>, key: K, uid: string): void {
   const set = index.get(key);
   if (set === undefined) return;
   set.delete(uid);
@@ -466,8 +918,8 @@ function setOrDelete<Entry>(table: Map<string, Entry>, key: string, entry: Entry
 
 // --- the functional surface ----------------------------------------------------------------
 
-export function createForwardingState(node: string, options?: ForwardingOptions): ForwardingState {
-  return new ForwardingState(node, options);
+export function createForwardingState(node: string): ForwardingState {
+  return new ForwardingState(node);
 }
 
 /** Folds `event` into `state` in place and returns `state` (no copy: the fold is hot). */

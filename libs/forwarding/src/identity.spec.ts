@@ -1,9 +1,4 @@
-import {
-  interfaceName,
-  MAX_INTERFACE_NAME_LENGTH,
-  placeholderIdentity,
-  safeIdentity,
-} from './identity';
+import { interfaceName, MAX_INTERFACE_NAME_LENGTH, readIdentity } from './identity';
 
 describe('interfaceName', () => {
   it('is st and 11 base32 characters, within the Linux limit, stable across calls', () => {
@@ -24,22 +19,7 @@ describe('interfaceName', () => {
   });
 });
 
-describe('placeholderIdentity', () => {
-  it('is 1-65535, equal for equal label sets whatever their key order', () => {
-    const a = placeholderIdentity({ app: 'web', tier: 'frontend' });
-    expect(a).toBeGreaterThanOrEqual(1);
-    expect(a).toBeLessThanOrEqual(0xffff);
-    expect(placeholderIdentity({ tier: 'frontend', app: 'web' })).toBe(a);
-    expect(placeholderIdentity({ app: 'db', tier: 'frontend' })).not.toBe(a);
-    expect(placeholderIdentity({})).toBeGreaterThanOrEqual(1);
-  });
-
-  it('keeps key and value apart', () => {
-    expect(placeholderIdentity({ a: 'b=c' })).not.toBe(placeholderIdentity({ 'a=b': 'c' }));
-  });
-});
-
-describe('safeIdentity', () => {
+describe('readIdentity', () => {
   it.each([
     [7, 7],
     [0, 0],
@@ -48,7 +28,9 @@ describe('safeIdentity', () => {
     [-1, 0],
     [1.5, 0],
     [Number.NaN, 0],
-  ])('takes %p as %p', (given, expected) => {
-    expect(safeIdentity(() => given, {})).toBe(expected);
+    ['300', 0],
+    [undefined, 0],
+  ])('reads %p as %p', (given, expected) => {
+    expect(readIdentity(given)).toBe(expected);
   });
 });

@@ -1,50 +1,21 @@
-import type { Labels } from '@strata/domain';
 import { sha256 } from './sha256';
 
 /**
- * Source identities and interface names: small deterministic functions of an endpoint's
- * labels and uid, so every node derives the same values from the same events.
+ * Source identities as the events carry them, and interface names: small deterministic
+ * functions, so every node derives the same values from the same events.
  */
-
-/**
- * Maps an endpoint's labels to its source identity: the 16-bit group policy id stamped into
- * VXLAN-GBP. Must be pure. 0 means "unknown" (the dataplane treats it as the world identity).
- */
-export type IdentityFunction = (labels: Labels) => number;
 
 export const UNKNOWN_IDENTITY = 0;
 export const MAX_IDENTITY = 0xffff;
 
 /**
- * A stand-in until the identity allocator (a later issue) assigns identity numbers through the
- * log: FNV-1a-32 of the canonical label set, folded into 1-65535. Equal label sets get equal
- * identities on every node; distinct sets may collide (16 bits), which the allocator will fix.
+ * An endpoint's identity as its event carries it (docs/policy.md): an integer 0-65535, else
+ * UNKNOWN_IDENTITY (an event written before identities, or a malformed one).
  */
-export function placeholderIdentity(labels: Labels): number {
-  let hash = 0x811c9dc5;
-  // Length-prefixed, so no choice of keys and values can make two label sets hash alike.
-  for (const key of Object.keys(labels).sort()) {
-    const value = labels[key];
-    hash = fnv1a(hash, `${key.length}:${key}${value.length}:${value}`);
-  }
-  return 1 + (hash % MAX_IDENTITY);
-}
-
-/** `identityOf(labels)` when it is an integer 0-65535, else UNKNOWN_IDENTITY. */
-export function safeIdentity(identityOf: IdentityFunction, labels: Labels): number {
-  const identity = identityOf(labels);
-  return Number.isInteger(identity) && identity >= 0 && identity <= MAX_IDENTITY
-    ? identity
+export function readIdentity(value: unknown): number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_IDENTITY
+    ? value
     : UNKNOWN_IDENTITY;
-}
-
-function fnv1a(hash: number, text: string): number {
-  let h = hash;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
 }
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';

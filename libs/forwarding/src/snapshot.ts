@@ -1,4 +1,5 @@
-import type { Labels } from '@strata/domain';
+import { POLICY_PROTOCOLS, readPolicySpec, type Labels, type PolicySpec } from '@strata/domain';
+import type { NamedPortFact } from './policy/facts';
 
 /**
  * A forwarding state as plain JSON: the aggregate facts the fold keeps (not the derived
@@ -6,7 +7,7 @@ import type { Labels } from '@strata/domain';
  * the log position it reflects. Lists are sorted, so equal states give equal snapshots up to
  * `stats`.
  */
-export const FORWARDING_SNAPSHOT_VERSION = 1;
+export const FORWARDING_SNAPSHOT_VERSION = 2;
 
 export interface SnapshotEndpoint {
   readonly uid: string;
@@ -16,6 +17,17 @@ export interface SnapshotEndpoint {
   readonly ip: string;
   readonly mac: string;
   readonly labels: Labels;
+  readonly kind: 'pod' | 'external';
+  /** 0 when unknown. */
+  readonly identity: number;
+  readonly namedPorts: readonly NamedPortFact[];
+}
+
+export interface SnapshotPolicy {
+  readonly policyId: string;
+  /** The revision of the policy's stream that set `spec`. */
+  readonly revision: number;
+  readonly spec: PolicySpec;
 }
 
 export interface SnapshotNode {
@@ -54,6 +66,7 @@ export interface ForwardingSnapshot {
   readonly segments: readonly SnapshotSegment[];
   readonly nodes: readonly SnapshotNode[];
   readonly endpoints: readonly SnapshotEndpoint[];
+  readonly policies: readonly SnapshotPolicy[];
   readonly stats: FoldStats;
 }
 
@@ -101,12 +114,54 @@ export function parseSnapshot(value: unknown): ForwardingSnapshot {
     if (!isLabels(endpoint.labels)) {
       throw new InvalidSnapshot(`endpoints[${i}].labels must map strings to strings`);
     }
+    if (endpoint.kind !== 'pod' && endpoint.kind !== 'external') {
+      throw new InvalidSnapshot(`endpoints[${i}].kind must be pod or external`);
+    }
+    count(endpoint.identity, `endpoints[${i}].identity`);
+    if ((endpoint.identity as number) > 0xffff) {
+      throw new InvalidSnapshot(`endpoints[${i}].identity must be at most 65535`);
+    }
+    if (parseNamedPorts(endpoint.namedPorts) === undefined) {
+      throw new InvalidSnapshot(
+        `endpoints[${i}].namedPorts must be a list of {name, protocol, port}`,
+      );
+    }
+  });
+  const policies = list(s.policies, 'policies').map((item, i) => {
+    const policy = record(item, `policies[${i}]`);
+    text(policy.policyId, `policies[${i}].policyId`);
+    count(policy.revision, `policies[${i}].revision`);
+    try {
+      return { ...policy, spec: readPolicySpec(policy.spec) };
+    } catch (error: unknown) {
+      throw new InvalidSnapshot(`policies[${i}].spec: ${(error as Error).message}`);
+    }
   });
   const stats = record(s.stats, 'stats');
   for (const field of ['applied', 'duplicates', 'ignored', 'unknown', 'rejected']) {
     count(stats[field], `stats.${field}`);
   }
-  return value as ForwardingSnapshot;
+  return { ...(value as ForwardingSnapshot), policies: policies as unknown as SnapshotPolicy[] };
+}
+
+/**
+ * Named ports as an event or snapshot carries them: a list of {name, protocol, port}, port
+ * 1-65535; undefined when malformed.
+ */
+export function parseNamedPorts(value: unknown): NamedPortFact[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const out: NamedPortFact[] = [];
+  for (const item of value) {
+    if (typeof item !== 'object' || item === null) return undefined;
+    const { name, protocol, port } = item as Record<string, unknown>;
+    if (typeof name !== 'string' || name === '') return undefined;
+    if (!POLICY_PROTOCOLS.includes(protocol as NamedPortFact['protocol'])) return undefined;
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535) {
+      return undefined;
+    }
+    out.push({ name, protocol: protocol as NamedPortFact['protocol'], port });
+  }
+  return out;
 }
 
 export function isLabels(value: unknown): value is Labels {

@@ -34,15 +34,54 @@ export interface VtepEntry {
   readonly mac: string;
 }
 
+/**
+ * One row of the compiled policy lookup (docs/policy.md), keyed
+ * `<dir>:<local>:<peer>:<proto>[:<port>/<bits>]`: the enforced verdict and rule, and the
+ * verdict and rule with staged policies counted as enforced.
+ */
+export interface PolicyEntry {
+  readonly verdict: 'allow' | 'deny';
+  readonly rule: number;
+  readonly stagedVerdict: 'allow' | 'deny';
+  readonly stagedRule: number;
+}
+
+/** An address block's node-local identity, keyed `<a.b.c.d>/<len>` (an LPM entry). */
+export interface PrefixEntry {
+  readonly identity: number;
+}
+
+/** What a rule id stands for, keyed by the rule id in decimal: for counters by rule. */
+export interface RuleEntry {
+  readonly policyId: string;
+  readonly name: string;
+  readonly tier: 'platform' | 'application' | 'baseline';
+  readonly direction: 'ingress' | 'egress';
+  /** The rule's position among the policy's rules of that direction. */
+  readonly index: number;
+  readonly action: 'allow' | 'deny' | 'pass';
+  readonly staged: boolean;
+}
+
 export interface ForwardingTables {
   readonly local: ReadonlyMap<string, LocalEndpointEntry>;
   readonly remote: ReadonlyMap<string, RemoteEndpointEntry>;
   readonly vteps: ReadonlyMap<string, VtepEntry>;
+  readonly policy: ReadonlyMap<string, PolicyEntry>;
+  readonly prefixes: ReadonlyMap<string, PrefixEntry>;
+  readonly rules: ReadonlyMap<string, RuleEntry>;
 }
 
 export type TableName = keyof ForwardingTables;
 /** Every table, in the order digests, snapshots and deltas list them. */
-export const TABLE_NAMES: readonly TableName[] = ['local', 'remote', 'vteps'];
+export const TABLE_NAMES: readonly TableName[] = [
+  'local',
+  'remote',
+  'vteps',
+  'policy',
+  'prefixes',
+  'rules',
+];
 
 /** An entry of a table, by the table's name. */
 export type EntryOf<T extends TableName> =
@@ -51,14 +90,28 @@ export type EntryOf<T extends TableName> =
 export type MutableTables = { -readonly [T in TableName]: Map<string, EntryOf<T>> };
 
 export function emptyTables(): MutableTables {
-  return { local: new Map(), remote: new Map(), vteps: new Map() };
+  return {
+    local: new Map(),
+    remote: new Map(),
+    vteps: new Map(),
+    policy: new Map(),
+    prefixes: new Map(),
+    rules: new Map(),
+  };
 }
 
 /** Per table, the keys whose entries may differ from what was last reconciled. */
 export type ChangedKeys = { readonly [T in TableName]: Set<string> };
 
 export function emptyChanges(): ChangedKeys {
-  return { local: new Set(), remote: new Set(), vteps: new Set() };
+  return {
+    local: new Set(),
+    remote: new Set(),
+    vteps: new Set(),
+    policy: new Set(),
+    prefixes: new Set(),
+    rules: new Set(),
+  };
 }
 
 /** A copy that later changes to `tables` do not affect (entries are immutable and shared). */
@@ -67,6 +120,9 @@ export function copyTables(tables: ForwardingTables): MutableTables {
     local: new Map(tables.local),
     remote: new Map(tables.remote),
     vteps: new Map(tables.vteps),
+    policy: new Map(tables.policy),
+    prefixes: new Map(tables.prefixes),
+    rules: new Map(tables.rules),
   };
 }
 
@@ -80,6 +136,9 @@ export function tablesToJson(tables: ForwardingTables): TablesJson {
     local: sortedEntries(tables.local),
     remote: sortedEntries(tables.remote),
     vteps: sortedEntries(tables.vteps),
+    policy: sortedEntries(tables.policy),
+    prefixes: sortedEntries(tables.prefixes),
+    rules: sortedEntries(tables.rules),
   };
 }
 

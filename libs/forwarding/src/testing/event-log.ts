@@ -1,16 +1,18 @@
 import {
   endpointDecider,
   nodeDecider,
+  policyDecider,
   segmentDecider,
   type EndpointEvent,
   type EndpointState,
   type NodeEvent,
   type NodeState,
+  type PolicyEvent,
   type SegmentEvent,
   type SegmentState,
 } from '@strata/domain';
-import type { FoldableEvent, ForwardingOptions } from '../forwarding-state';
-import { interfaceName, placeholderIdentity, safeIdentity } from '../identity';
+import type { FoldableEvent } from '../forwarding-state';
+import { interfaceName, readIdentity } from '../identity';
 import { compareKeys, emptyTables, type MutableTables } from '../tables';
 
 /**
@@ -103,7 +105,7 @@ export function redeliveredLate(events: readonly FoldableEvent[], seed: number):
 }
 
 /**
- * Each endpoint, node and segment stream cut down to the fewest events that give its final
+ * Each endpoint, node, segment and policy stream cut down to the fewest events that give its final
  * state, at the stream's last revisions and positions (a compacted history); other streams
  * keep every event.
  */
@@ -157,6 +159,15 @@ function minimalHistory(stream: string, events: readonly FoldableEvent[]): Minim
     const down = { name, at: state.downAt, lastHeartbeatAt, timeoutMs: 30_000 };
     return [registered, { type: 'NodeMarkedDown', data: down }];
   }
+  if (category === 'policy') {
+    const state = fold(policyDecider, events as unknown as PolicyEvent[]);
+    if (state.status === 'empty') return [];
+    if (state.status === 'deleted') {
+      return [{ type: 'PolicyDeleted', data: { policyId: state.policyId } }];
+    }
+    const { status: _status, ...data } = state;
+    return [{ type: 'PolicyCreated', data }];
+  }
   if (category === 'segment') {
     const state = fold(segmentDecider, events as unknown as SegmentEvent[]);
     if (state.status === 'empty') return [];
@@ -177,16 +188,12 @@ function fold<State, Ev>(
 }
 
 /**
- * The tables by the book: fold each stream (deduplicated, in revision order) with the domain's
- * own `evolve`, then derive every entry from the final aggregate states. Slow and obvious; the
- * incremental fold must agree with it on every log.
+ * The endpoint tables (local, remote, vteps) by the book: fold each stream (deduplicated, in
+ * revision order) with the domain's own `evolve`, then derive every entry from the final
+ * aggregate states. Slow and obvious; the incremental fold must agree with it on every log.
+ * The policy tables are left empty: the policy specs hold them against the reference evaluator.
  */
-export function referenceTables(
-  self: string,
-  events: readonly FoldableEvent[],
-  options: ForwardingOptions = {},
-): MutableTables {
-  const identityOf = options.identityOf ?? placeholderIdentity;
+export function referenceTables(self: string, events: readonly FoldableEvent[]): MutableTables {
   const streams = new Map<string, Map<number, FoldableEvent>>();
   for (const event of events) {
     const category = event.stream.slice(0, event.stream.indexOf('-'));
@@ -224,7 +231,7 @@ export function referenceTables(
     claimed.add(endpoint.ip);
     const segment = segments.get(endpoint.segmentId);
     const vni = segment?.status === 'active' ? segment.vni : undefined;
-    const identity = safeIdentity(identityOf, endpoint.labels);
+    const identity = readIdentity(endpoint.identity);
     const node = nodes.get(endpoint.node);
     if (endpoint.node === self) {
       tables.local.set(endpoint.ip, {
