@@ -410,7 +410,11 @@ export function decodePrefixValue(value: Buffer): PrefixValue {
 export interface ConnectionKey {
   readonly source: string;
   readonly destination: string;
-  /** 0 for protocols without ports and non-first fragments. */
+  /**
+   * TCP/UDP/SCTP ports. ICMP echo: the identifier as sourcePort of a request, as
+   * destinationPort of a reply (the other one 0). 0 for other protocols, other ICMP messages
+   * and non-first fragments.
+   */
   readonly sourcePort: number;
   readonly destinationPort: number;
   readonly protocol: number;
@@ -437,11 +441,41 @@ export function decodeConnectionKey(key: Buffer): ConnectionKey {
   };
 }
 
-/** A strata_ct value: when the connection was opened (bpf_ktime_get_ns). */
-export function encodeConnection(openedNs: bigint): Buffer {
+/**
+ * decodeConnectionKey for a walk of strata_ct: the same keys, with each distinct address turned
+ * into text once (a node's connections share few addresses; formatting them is most of the cost
+ * of decoding a key).
+ */
+export function connectionKeyDecoder(): (key: Buffer) => ConnectionKey {
+  const addresses = new Map<number, string>();
+  const address = (key: Buffer, offset: number): string => {
+    const value = key.readUInt32BE(offset);
+    let text = addresses.get(value);
+    if (text === undefined) addresses.set(value, (text = decodeIpv4(key, offset)));
+    return text;
+  };
+  return (key) => {
+    checkSize(key, CT_KEY_SIZE, 'conntrack key');
+    return {
+      source: address(key, 0),
+      destination: address(key, 4),
+      sourcePort: key.readUInt16BE(8),
+      destinationPort: key.readUInt16BE(10),
+      protocol: key.readUInt8(12),
+    };
+  };
+}
+
+/** A strata_ct value: when a packet of the connection was last seen (bpf_ktime_get_ns). */
+export function encodeConnection(lastSeenNs: bigint): Buffer {
   const out = Buffer.alloc(CT_VALUE_SIZE);
-  out.writeBigUInt64LE(openedNs);
+  out.writeBigUInt64LE(lastSeenNs);
   return out;
+}
+
+export function decodeConnection(value: Buffer): { readonly lastSeenNs: bigint } {
+  checkSize(value, CT_VALUE_SIZE, 'conntrack value');
+  return { lastSeenNs: value.readBigUInt64LE(0) };
 }
 
 /** A strata_verdicts key: one rule, one kind of verdict. */

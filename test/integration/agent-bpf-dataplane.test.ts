@@ -14,9 +14,12 @@ import {
   emptyTables,
   interfaceName,
   sameEntry,
+  TABLE_NAMES,
+  type ForwardingDelta,
   type ForwardingState,
   type ForwardingTables,
   type LocalEndpointEntry,
+  type PolicyEntry,
   type RemoteEndpointEntry,
 } from '@strata/forwarding';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -24,10 +27,13 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   MAP_NAMES,
+  decodeConnectionKey,
   decodeIpv4,
   decodeLocalEndpoint,
   decodeRemoteEndpoint,
   decodeVtep,
+  encodeConnection,
+  encodeConnectionKey,
   encodeIpv4,
   encodeLocalEndpoint,
   encodeRemoteEndpoint,
@@ -385,6 +391,7 @@ suite(`BpfDataplane in netns ${NODE_NS}`, () => {
       underlayInterface: 'ul0',
       underlayIfindex: ifindexOf('ul0', { netns: NODE_NETNS }),
       podMtu: 1450, // ul0's 1500 - 50
+      idleTimeouts: { tcp: 6 * 3600 * 1000, other: 60 * 1000 },
     });
     for (const name of Object.values(MAP_NAMES)) expect(existsSync(join(PIN_DIR, name))).toBe(true);
     expect(tcOn('ul0').map(([name]) => name)).toEqual(['tc_ul_ingress']);
@@ -719,6 +726,117 @@ function tcpEcho(ns: string, address: string, port: number, timeoutMs: number): 
   return inNetns(ns, process.execPath, '-e', script).trim();
 }
 
+/** Lines a child prints, and a way to wait for one. */
+function lineReader(child: ChildProcess) {
+  const lines: string[] = [];
+  const waiters = new Set<() => void>();
+  let rest = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    rest += chunk.toString();
+    const parts = rest.split('\n');
+    rest = parts.pop()!;
+    lines.push(...parts);
+    for (const wake of waiters) wake();
+  });
+  /** The first line `match` accepts, or undefined if none came within `timeoutMs`. */
+  const next = (match: (line: string) => boolean, timeoutMs: number) =>
+    new Promise<string | undefined>((resolve) => {
+      const check = () => {
+        const line = lines.find(match);
+        if (line === undefined) return;
+        finish(line);
+      };
+      const finish = (line: string | undefined) => {
+        clearTimeout(timer);
+        waiters.delete(check);
+        resolve(line);
+      };
+      const timer = setTimeout(() => finish(undefined), timeoutMs);
+      waiters.add(check);
+      check();
+    });
+  return { lines, next };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('close', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/**
+ * A long-lived TCP connection from `clientNs` to a server in `serverNs`: the server sends a
+ * line when told (`push`), the client prints what it receives. Ends by the children's PIDs.
+ */
+async function pushConnection(serverNs: string, clientNs: string, address: string, port: number) {
+  const serverScript =
+    `let sock; require('net').createServer((s) => { sock = s; s.on('error', () => {});` +
+    ` console.log('accepted'); }).listen(${port}, '${address}', () => console.log('listening'));` +
+    `require('readline').createInterface({ input: process.stdin })` +
+    `.on('line', (line) => sock && sock.write(line + '\\n'));`;
+  const server = spawn(
+    'nsenter',
+    [`--net=/run/netns/${serverNs}`, process.execPath, '-e', serverScript],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  const serverLines = lineReader(server);
+  const clientScript =
+    `const s = require('net').connect(${port}, '${address}');` +
+    `s.on('connect', () => console.log('port ' + s.localPort)); s.setEncoding('utf8');` +
+    `let rest = ''; s.on('data', (d) => { rest += d; let i;` +
+    ` while ((i = rest.indexOf('\\n')) >= 0) { console.log('got ' + rest.slice(0, i));` +
+    ` rest = rest.slice(i + 1); } });` +
+    `s.on('error', (e) => console.log('error ' + e.code)); s.on('close', () => console.log('closed'));`;
+  let client: ChildProcess | undefined;
+  const stop = async () => {
+    if (client !== undefined) await stopChild(client);
+    await stopChild(server);
+  };
+  try {
+    if ((await serverLines.next((line) => line === 'listening', 5_000)) === undefined) {
+      throw new Error('push server did not listen');
+    }
+    client = spawn(
+      'nsenter',
+      [`--net=/run/netns/${clientNs}`, process.execPath, '-e', clientScript],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const clientLines = lineReader(client);
+    const connected = await clientLines.next((line) => line.startsWith('port '), 5_000);
+    if (
+      connected === undefined ||
+      (await serverLines.next((l) => l === 'accepted', 5_000)) === undefined
+    ) {
+      throw new Error(`no connection: ${clientLines.lines.join('; ')}`);
+    }
+    return {
+      clientPort: Number(connected.slice('port '.length)),
+      push: (line: string) => server.stdin!.write(`${line}\n`),
+      /** Whether the client received `line` within `timeoutMs`. */
+      received: async (line: string, timeoutMs: number) =>
+        (await clientLines.next((l) => l === `got ${line}`, timeoutMs)) !== undefined,
+      receivedSoFar: () => clientLines.lines.filter((l) => l.startsWith('got ')),
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** Resolves once `condition` holds (checked every 20 ms); false if it did not within `timeoutMs`. */
+async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return true;
+}
+
 const sbpSuite = reason ? describe.skip : describe;
 
 sbpSuite(`policy enforced across two nodes (netns ${SBP}-*)`, () => {
@@ -861,7 +979,11 @@ sbpSuite(`policy enforced across two nodes (netns ${SBP}-*)`, () => {
     expect(allowed!.allowed.packets).toBeGreaterThanOrEqual(1);
 
     const dropsBefore = node2.counters().drops.policy_denied ?? 0;
+    const revoked = node2.stats.connectionsRevoked;
     await node2.update('policy', [{ key: 'i:2000:1000:*', entry: denyRule(1) }]);
+    await node2.endBatch();
+    // The earlier ping's connection (its identifier) is denied now: gone.
+    expect(node2.stats.connectionsRevoked).toBeGreaterThan(revoked);
     expect(pingWithin(SBP_PODS[0], SBP_B.ip, 1)).toBe(false);
     expect(node2.counters().drops.policy_denied ?? 0).toBeGreaterThan(dropsBefore);
     expect(node2.policyRules().find((row) => row.rule === 1)?.denied.packets).toBeGreaterThan(0);
@@ -870,6 +992,7 @@ sbpSuite(`policy enforced across two nodes (netns ${SBP}-*)`, () => {
     );
 
     await node2.update('policy', [{ key: 'i:2000:1000:*', entry: allowRule(4242) }]);
+    await node2.endBatch();
     expect(pingWithin(SBP_PODS[0], SBP_B.ip, 5)).toBe(true);
   });
 
@@ -913,10 +1036,11 @@ sbpSuite(`policy enforced across two nodes (netns ${SBP}-*)`, () => {
       deletes: ['i:2000:3000:*'],
     });
     expect(delta.prefixes.updates.map(({ key }) => key)).toEqual(['93.184.216.34/32']);
-    const cleared = node2.stats.connectionsCleared;
+    const walks = node2.stats.conntrackWalks;
     await writeDelta(node2, delta);
+    // The batch changed policy: its end re-checked the tracked connections.
+    expect(node2.stats.conntrackWalks).toBe(walks + 1);
     expectSameTables(await node2.read(), desired);
-    expect(node2.stats.connectionsCleared).toBeGreaterThan(cleared);
     expect(await node2.prune('policy', (key) => key !== 'i:2000:*:*')).toBe(1);
     expect([...(await node2.read()).policy.keys()]).toEqual(['i:2000:1000:*']);
   });
@@ -929,7 +1053,207 @@ sbpSuite(`policy enforced across two nodes (netns ${SBP}-*)`, () => {
     expect(rules()).toEqual([1]);
     expect((await node2.read()).rules.size).toBe(0);
   });
+
+  it('an established connection survives an unrelated policy change; one now denied is cut', async () => {
+    const [node1, node2] = dataplanes;
+    // pod-a is isolated for ingress (a new flow from pod-b is denied at node-1); pod-b lets
+    // pod-a in. The connection's replies (pod-b to pod-a) pass node-1 by its strata_ct entry.
+    await node1.update('policy', [{ key: 'i:1000:*:*', entry: denyRule(1) }]);
+    await node1.delete('policy', ['i:1000:2000:*']);
+    await node1.endBatch();
+    await node2.update('policy', [{ key: 'i:2000:1000:*', entry: allowRule(4242) }]);
+    await node2.endBatch();
+    expect(pingWithin(SBP_PODS[1], SBP_A.ip, 1)).toBe(false);
+
+    const connection = await pushConnection(SBP_PODS[1], SBP_PODS[0], SBP_B.ip, 7002);
+    try {
+      const key = encodeConnectionKey({
+        source: SBP_A.ip,
+        destination: SBP_B.ip,
+        sourcePort: connection.clientPort,
+        destinationPort: 7002,
+        protocol: 6,
+      });
+      const tracked = () => conntrackOf(0, (map) => map.lookup(key) !== undefined);
+      connection.push('one');
+      expect(await connection.received('one', 5_000)).toBe(true);
+      expect(tracked()).toBe(true);
+
+      // Unrelated: another rule for pod-a's ingress, from an identity nobody here has.
+      const revoked = node1.stats.connectionsRevoked;
+      const walks = node1.stats.conntrackWalks;
+      await writeDelta(node1, policyDelta({ 'i:1000:3000:*': allowRule(4444) }));
+      expect(node1.stats.conntrackWalks).toBe(walks + 1);
+      expect(node1.stats.connectionsRevoked).toBe(revoked);
+      expect(tracked()).toBe(true);
+      // The server speaks first: with its entry gone, its segment would be a new flow into
+      // isolated pod-a, dropped (and retransmitted, and dropped) until the client sent again.
+      const drops = node1.counters().drops.policy_denied ?? 0;
+      connection.push('two');
+      expect(await connection.received('two', 5_000)).toBe(true);
+      expect(node1.counters().drops.policy_denied ?? 0).toBe(drops);
+
+      // Now pod-a's egress denies pod-b: the connection's opening packet would be denied.
+      await writeDelta(node1, policyDelta({ 'e:1000:2000:*': denyRule(5) }));
+      expect(tracked()).toBe(false);
+      expect(node1.stats.connectionsRevoked).toBeGreaterThan(revoked);
+      connection.push('three');
+      expect(
+        await waitUntil(() => (node1.counters().drops.policy_denied ?? 0) > drops, 5_000),
+      ).toBe(true);
+      expect(connection.receivedSoFar()).toEqual(['got one', 'got two']);
+    } finally {
+      await connection.stop();
+      await node1.delete('policy', ['e:1000:2000:*', 'i:1000:3000:*']);
+      await node1.endBatch();
+    }
+  });
+
+  it('reaps idle connections at a resync, by protocol; a restarted agent keeps the rest', async () => {
+    const [node1] = dataplanes;
+    const server = await echoServer(SBP_PODS[1], SBP_B.ip, 7003);
+    try {
+      expect(tcpEcho(SBP_PODS[0], SBP_B.ip, 7003, 5_000)).toBe('echoed');
+    } finally {
+      await server.stop();
+    }
+    expect(pingWithin(SBP_PODS[0], SBP_B.ip, 5)).toBe(true);
+    const held = () => conntrackOf(0, (map) => map.keys().map((key) => decodeConnectionKey(key)));
+    const tcp = held().filter((c) => c.protocol === 6 && c.destinationPort === 7003);
+    const icmp = held().filter((c) => c.protocol === 1 && c.source === SBP_A.ip);
+    expect(tcp).toHaveLength(1);
+    expect(icmp.length).toBeGreaterThanOrEqual(1);
+    // The echo request's identifier is its source port (two pings: two connections).
+    expect(icmp.every((c) => c.sourcePort !== 0 && c.destinationPort === 0)).toBe(true);
+
+    // Another run of node-1's agent, over the same pins, with a 1 ms timeout for all but TCP:
+    // its first resync (read) finds the entries of the previous run (not stale: its view of the
+    // endpoint and policy maps is the maps'), keeps the TCP one and reaps the ping's.
+    const restarted = await BpfDataplane.open({
+      vtepAddress: SBP_VTEPS[0].address,
+      vtepMac: SBP_VTEPS[0].mac,
+      underlayInterface: 'ul0',
+      netns: `/run/netns/${SBP_NODES[0]}`,
+      pinDir: SBP_PINS[0],
+      pendingRetryMs: 0,
+      idleTimeouts: { other: 1 },
+      onWarning: (error) => warnings.push(error.message),
+    });
+    try {
+      await restarted.read();
+      expect(restarted.stats.connectionsRevoked).toBe(0);
+      expect(restarted.stats.connectionsExpired).toBeGreaterThanOrEqual(icmp.length);
+      expect(held()).toEqual(expect.arrayContaining(tcp));
+      expect(held().filter((c) => c.protocol === 1)).toEqual([]);
+      // TCP idles 6 h by default: a sweep "7 hours later" reaps it.
+      const later = process.hrtime.bigint() + 7n * 3600n * 1_000_000_000n;
+      expect(await node1.sweepConnections(later)).toMatchObject({ revoked: 0 });
+      expect(held()).toEqual([]);
+    } finally {
+      await restarted.close();
+    }
+    await expect(
+      BpfDataplane.open({
+        vtepAddress: SBP_VTEPS[0].address,
+        vtepMac: SBP_VTEPS[0].mac,
+        underlayInterface: 'ul0',
+        netns: `/run/netns/${SBP_NODES[0]}`,
+        pinDir: SBP_PINS[0],
+        idleTimeouts: { tcp: 0 },
+      }),
+    ).rejects.toThrow('idle timeout tcp must be a positive number of ms');
+  });
+
+  it('re-checks 100,000 tracked connections after a policy change: removes exactly the denied', async () => {
+    const [node1] = dataplanes;
+    // pod-a isolated for ingress, its egress unselected.
+    await node1.update('policy', [{ key: 'i:1000:*:*', entry: denyRule(1) }]);
+    await node1.delete('policy', ['i:1000:2000:*', 'e:1000:2000:*']);
+    await node1.endBatch();
+    const at = (base: string, i: number) => `${base}.${(i >> 8) & 255}.${i & 255}`;
+    const keys: Buffer[] = [];
+    // 50,000 pod-a opened (its egress has no rows: allowed), on as many destination ports.
+    for (let i = 0; i < 50_000; i++) {
+      keys.push(
+        encodeConnectionKey({
+          source: SBP_A.ip,
+          destination: SBP_B.ip,
+          sourcePort: 1024 + (i % 60_000),
+          destinationPort: i % 65_536,
+          protocol: i % 2 === 0 ? 6 : 17,
+        }),
+      );
+    }
+    // 30,000 pod-b opened over the tunnel: pod-a's ingress now denies them.
+    for (let i = 0; i < 30_000; i++) {
+      keys.push(
+        encodeConnectionKey({
+          source: SBP_B.ip,
+          destination: SBP_A.ip,
+          sourcePort: 1024 + i,
+          destinationPort: 8080,
+          protocol: 6,
+        }),
+      );
+    }
+    // 20,000 between addresses no local pod has (stale).
+    for (let i = 0; i < 20_000; i++) {
+      keys.push(
+        encodeConnectionKey({
+          source: at('10.250', i),
+          destination: at('10.251', i),
+          sourcePort: 40000,
+          destinationPort: 53,
+          protocol: 17,
+        }),
+      );
+    }
+    const now = process.hrtime.bigint();
+    conntrackOf(0, (map) => {
+      map.deleteBatch(map.keys());
+      map.updateBatch(
+        keys,
+        keys.map(() => encodeConnection(now)),
+      );
+    });
+    expect(conntrackOf(0, (map) => map.keys().length)).toBe(100_000);
+
+    const revoked = node1.stats.connectionsRevoked;
+    await writeDelta(node1, policyDelta({ 'i:1000:3001:*': allowRule(4545) }));
+    expect(node1.stats.connectionsRevoked - revoked).toBe(50_000);
+    const left = conntrackOf(0, (map) => map.keys().map((key) => decodeConnectionKey(key)));
+    expect(left).toHaveLength(50_000);
+    expect(left.every((c) => c.source === SBP_A.ip && c.destination === SBP_B.ip)).toBe(true);
+
+    // A resync's walk reads the values too (idle times): nothing is idle yet.
+    expect(await node1.sweepConnections()).toEqual({ revoked: 0, expired: 0, walked: 50_000 });
+    await node1.delete('policy', ['i:1000:3001:*']);
+    await node1.endBatch();
+  });
 });
+
+/** A delta that writes `rows` into the policy table and nothing else. */
+function policyDelta(rows: Record<string, PolicyEntry>): ForwardingDelta {
+  const delta = Object.fromEntries(
+    TABLE_NAMES.map((table) => [table, { updates: [], deletes: [] }]),
+  ) as unknown as ForwardingDelta;
+  return {
+    ...delta,
+    policy: {
+      updates: Object.entries(rows).map(([key, entry]) => ({ key, entry })),
+      deletes: [],
+    },
+  };
+}
+
+function conntrackOf<T>(node: number, read: (map: ReturnType<typeof openPinnedMap>) => T): T {
+  const map = openPinnedMap(join(SBP_PINS[node], MAP_NAMES.conntrack));
+  try {
+    return read(map);
+  } finally {
+    map.close();
+  }
+}
 
 function tamper2(name: string, change: (map: ReturnType<typeof openPinnedMap>) => void): void {
   const map = openPinnedMap(join(SBP_PINS[1], name));

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Contract: every Strata map and every layout user space reads or writes. The node agent writes
- * the endpoint, VTEP, policy and prefix maps (and clears conntrack when policy changes) and
+ * the endpoint, VTEP, policy and prefix maps (and prunes conntrack when policy changes) and
  * reads the counters and the flow ring through the TypeScript codec in dataplane/bpf/maps.ts,
  * which mirrors this file byte for byte (a test parses the enums below and compares them with
  * the codec's lists).
@@ -324,11 +324,15 @@ struct strata_prefix {
  *   off size field
  *     0    4 saddr  net
  *     4    4 daddr  net
- *     8    2 sport  net   TCP/UDP/SCTP ports; 0 for other protocols and non-first fragments
- *    10    2 dport  net
+ *     8    2 sport  net   TCP/UDP/SCTP ports; ICMP echo request: identifier; 0 otherwise
+ *    10    2 dport  net   (other protocols, other ICMP, non-first fragments)
+ *                         ICMP echo reply: identifier as dport, sport 0
  *    12    1 proto
  *    13    3 pad    zero
- * Value, 8 bytes: opened_ns (host), bpf_ktime_get_ns() when it was opened.
+ * Value, 8 bytes: last_seen_ns (host), bpf_ktime_get_ns() when a packet of the connection was
+ * last seen, refreshed at most once a second (the agent reaps idle entries by it). Was
+ * opened_ns, same size and clock: entries pinned by an older build read as last seen when
+ * opened, and are refreshed by their next packet.
  */
 struct strata_ct_key {
 	__be32 saddr;
@@ -340,7 +344,7 @@ struct strata_ct_key {
 };
 
 struct strata_ct {
-	__u64 opened_ns;
+	__u64 last_seen_ns;
 };
 
 /*

@@ -7,7 +7,7 @@
  *    endpoint (those maps carry their identity): the longest prefix in strata_prefixes, else
  *    WORLD (2).
  *  - policy_check(dir, local, peer, key, flow): one direction's verdict for the local endpoint
- *    with identity `local` and a peer with identity `peer`, on (key->proto, key->dport). Two
+ *    with identity `local` and a peer with identity `peer`, on (key->proto, ct_policy_port). Two
  *    lookups: the longest match for the peer's own rows (every peer that has rows has a `*`
  *    protocol row, so any hit is its answer), else the `*` peer's rows; neither: nothing selects
  *    the endpoint in that direction, allowed and not counted. A hit counts the packet in
@@ -59,7 +59,7 @@ static __always_inline int policy_check(__u8 dir, __u32 local, __u32 peer,
 		.peer = bpf_htonl(peer),
 		.dir = dir,
 		.proto = ct->proto,
-		.port = ct->dport,
+		.port = ct_policy_port(ct),
 	};
 	struct strata_policy *entry = bpf_map_lookup_elem(&strata_policy, &key);
 

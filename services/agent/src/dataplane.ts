@@ -31,6 +31,12 @@ export interface DataplaneOperations {
   delete(table: TableName, keys: readonly string[]): Promise<void>;
   prune(table: TableName, keep: (key: string) => boolean): Promise<number>;
   read(): Promise<ForwardingTables>;
+  /**
+   * writeDelta calls it once after the last write of a delta: work that must see the whole batch
+   * in place, never a half-written one (the BPF dataplane re-checks its tracked connections
+   * against the new policy there).
+   */
+  endBatch?(): Promise<void>;
   close(): Promise<void>;
   /** What the dataplane counted (drops by reason, traffic per identity pair), where it counts. */
   counters?(): AgentDataplaneCounters;
@@ -40,7 +46,10 @@ export interface DataplaneOperations {
   metrics?(node: string): string;
 }
 
-/** Writes a delta through `operations`: per table, deletes first (a moved IP frees its key). */
+/**
+ * Writes a delta through `operations`: per table, deletes first (a moved IP frees its key); then
+ * `endBatch`.
+ */
 export async function writeDelta(
   operations: DataplaneOperations,
   delta: ForwardingDelta,
@@ -50,6 +59,7 @@ export async function writeDelta(
     if (deletes.length > 0) await operations.delete(table, deletes);
     if (updates.length > 0) await operations.update(table, updates as never);
   }
+  await operations.endBatch?.();
 }
 
 /**

@@ -36,7 +36,13 @@ import {
   type Pod,
   type RemotePod,
 } from '../../../dataplane/bpf/testing/topology';
-import type { ConnectionKey } from '../../../dataplane/bpf/maps';
+import {
+  MAP_NAMES,
+  decodeConnection,
+  encodeConnection,
+  encodeConnectionKey,
+  type ConnectionKey,
+} from '../../../dataplane/bpf/maps';
 import { parsePolicyKey, type PolicyTableEntry } from '../../../services/agent/src/bpf/policy-view';
 import { expectRow, rowsFor, type PacketRow } from '../../support/packet-table';
 import {
@@ -48,6 +54,7 @@ import {
   TCP_SYN,
   ethernet,
   fragmentIpv4,
+  icmp,
   icmpEcho,
   ipv4,
   parseEthernet,
@@ -155,8 +162,20 @@ function tcpPacket(
   );
 }
 
-function echo(src: string, dst: string): Buffer {
-  return ipv4({ src, dst, protocol: IPPROTO_ICMP, ttl: 64 }, icmpEcho(7, 1, PAYLOAD));
+function echo(src: string, dst: string, id = 7): Buffer {
+  return ipv4({ src, dst, protocol: IPPROTO_ICMP, ttl: 64 }, icmpEcho(id, 1, PAYLOAD));
+}
+
+function echoReply(src: string, dst: string, id: number): Buffer {
+  const rest = Buffer.alloc(4);
+  rest.writeUInt16BE(id, 0);
+  rest.writeUInt16BE(1, 2);
+  return ipv4({ src, dst, protocol: IPPROTO_ICMP, ttl: 64 }, icmp({ type: 0, rest }, PAYLOAD));
+}
+
+/** An ICMP message that is no echo (destination unreachable, port unreachable). */
+function unreachable(src: string, dst: string): Buffer {
+  return ipv4({ src, dst, protocol: IPPROTO_ICMP, ttl: 64 }, icmp({ type: 3, code: 3 }, PAYLOAD));
 }
 
 const fromPod = (pod: Pod, ip: Buffer) =>
@@ -270,6 +289,12 @@ function podRows(pods: ReturnType<typeof localPods>): PodRow[] {
   const toPod2 = tcpPacket(pod1.ip, pod2.ip, 43210, 80);
   const reply = tcpPacket(pod2.ip, pod1.ip, 80, 43210, TCP_ACK);
   const reverse = tcpPacket(pod2.ip, pod1.ip, 43211, 80);
+  const pingPod2 = echo(pod1.ip, pod2.ip, 4711);
+  const secondPing = echo(pod1.ip, pod2.ip, 4712);
+  const pongPod1 = echoReply(pod2.ip, pod1.ip, 4711);
+  const otherPong = echoReply(pod2.ip, pod1.ip, 4712);
+  const pingBack = echo(pod2.ip, pod1.ip, 4711);
+  const unreachablePod2 = unreachable(pod1.ip, pod2.ip);
   const toOutside = udpPacket(pod1.ip, OUTSIDE_IP);
   const toBlock = udpPacket(pod1.ip, '93.184.1.1');
   const toWorld = udpPacket(pod1.ip, '198.51.100.7');
@@ -629,6 +654,122 @@ function podRows(pods: ReturnType<typeof localPods>): PodRow[] {
       verdicts: [counted(112, 'denied', bytes(reverse))],
     },
 
+    // --- conntrack keys of ICMP ---
+    {
+      name: 'ICMP echo request: opens a connection keyed by its identifier (sport), policy on port 0',
+      frame: fromPod(pod1, pingPod2),
+      world: policyWorld({
+        policy: { ...localPolicy, 'i:1001:1000:1': deny(1), 'i:1001:1000:1:0/16': allow(113) },
+      }),
+      verdict: 'redirect',
+      output: deliveredLocally(pingPod2, pod2),
+      stats: { forwarded_local: 1 },
+      traffic: [
+        {
+          srcIdentity: pod1.identity,
+          dstIdentity: pod2.identity,
+          direction: 'from_pod',
+          packets: 1,
+          bytes: bytes(pingPod2),
+        },
+      ],
+      verdicts: [
+        counted(110, 'allowed', bytes(pingPod2)),
+        counted(113, 'allowed', bytes(pingPod2)),
+      ],
+      opened: [connection(pod1.ip, pod2.ip, IPPROTO_ICMP, 4711, 0)],
+    },
+    {
+      name: 'ICMP echo reply with the identifier of a tracked request: its reply, unchecked',
+      sender: 'pod2',
+      frame: fromPod(pod2, pongPod1),
+      world: policyWorld({
+        policy: localPolicy,
+        endpoints: pod2Sends,
+        connections: [connection(pod1.ip, pod2.ip, IPPROTO_ICMP, 4711, 0)],
+      }),
+      verdict: 'redirect',
+      output: deliveredLocally(pongPod1, pod1),
+      stats: { forwarded_local: 1 },
+      traffic: [
+        {
+          srcIdentity: pod2.identity,
+          dstIdentity: pod1.identity,
+          direction: 'from_pod',
+          packets: 1,
+          bytes: bytes(pongPod1),
+        },
+      ],
+      opened: [],
+    },
+    {
+      name: 'ICMP echo reply with another identifier: no reply of the tracked ping (denied)',
+      sender: 'pod2',
+      frame: fromPod(pod2, otherPong),
+      world: policyWorld({
+        policy: localPolicy,
+        endpoints: pod2Sends,
+        connections: [connection(pod1.ip, pod2.ip, IPPROTO_ICMP, 4711, 0)],
+      }),
+      verdict: 'drop',
+      drops: { policy_denied: 1 },
+      verdicts: [counted(112, 'denied', bytes(otherPong))],
+    },
+    {
+      name: "the peer's own echo request with our identifier is no reply of ours (denied)",
+      sender: 'pod2',
+      frame: fromPod(pod2, pingBack),
+      world: policyWorld({
+        policy: localPolicy,
+        endpoints: pod2Sends,
+        connections: [connection(pod1.ip, pod2.ip, IPPROTO_ICMP, 4711, 0)],
+      }),
+      verdict: 'drop',
+      drops: { policy_denied: 1 },
+      verdicts: [counted(112, 'denied', bytes(pingBack))],
+    },
+    {
+      name: 'a second ping (another identifier) is a connection of its own',
+      frame: fromPod(pod1, secondPing),
+      world: policyWorld({
+        policy: { 'e:1000:*:*': allow(110) },
+        connections: [connection(pod1.ip, pod2.ip, IPPROTO_ICMP, 4711, 0)],
+      }),
+      verdict: 'redirect',
+      output: deliveredLocally(secondPing, pod2),
+      stats: { forwarded_local: 1 },
+      traffic: [
+        {
+          srcIdentity: pod1.identity,
+          dstIdentity: pod2.identity,
+          direction: 'from_pod',
+          packets: 1,
+          bytes: bytes(secondPing),
+        },
+      ],
+      verdicts: [counted(110, 'allowed', bytes(secondPing))],
+      opened: [connection(pod1.ip, pod2.ip, IPPROTO_ICMP, 4712, 0)],
+    },
+    {
+      name: 'other ICMP (destination unreachable): ports 0',
+      frame: fromPod(pod1, unreachablePod2),
+      world: policyWorld({ policy: { 'e:1000:*:*': allow(110) } }),
+      verdict: 'redirect',
+      output: deliveredLocally(unreachablePod2, pod2),
+      stats: { forwarded_local: 1 },
+      traffic: [
+        {
+          srcIdentity: pod1.identity,
+          dstIdentity: pod2.identity,
+          direction: 'from_pod',
+          packets: 1,
+          bytes: bytes(unreachablePod2),
+        },
+      ],
+      verdicts: [counted(110, 'allowed', bytes(unreachablePod2))],
+      opened: [connection(pod1.ip, pod2.ip, IPPROTO_ICMP, 0, 0)],
+    },
+
     // --- identity cannot be chosen by the pod ---
     {
       name: "a pod's VXLAN-GBP claiming the host identity travels as payload, stamped with its own",
@@ -946,6 +1087,65 @@ suite('conntrack across the two programs of one node', () => {
       } finally {
         egress.close();
         ingress.close();
+      }
+    },
+  );
+});
+
+suite('conntrack last-seen (the agent reaps idle entries by it)', () => {
+  beforeAll(() => buildObjects());
+
+  test.each(Object.entries(POD_MODES))(
+    '%s: an opened entry is stamped now; an old one is refreshed, a fresh one left alone',
+    async (modeName, mode) => {
+      const fixture = await DataplaneFixture.load(
+        mode.program,
+        NODE_CONFIG,
+        privatePinRoot(`policy-lastseen-${modeName}`),
+      );
+      try {
+        const pods = localPods(mode.senderIfindex);
+        const { pod1 } = pods;
+        const { remote1 } = REMOTE_PODS;
+        fixture.setWorld(policyWorld({ policy: { 'e:1000:*:*': allow(104) } })(world(pods)));
+        const ct = fixture.map(MAP_NAMES.conntrack);
+        const lastSeen = (key: ConnectionKey) => {
+          const value = ct.lookup(encodeConnectionKey(key));
+          expect(value).toBeDefined();
+          return decodeConnection(value!).lastSeenNs;
+        };
+        const send = (sport: number) => {
+          const result = fixture.run(
+            fromPod(pod1, udpPacket(pod1.ip, remote1.ip, sport, 5353)),
+            modeName === 'tc'
+              ? { skb: { ingressIfindex: mode.senderIfindex } }
+              : { ifindex: mode.senderIfindex },
+          );
+          expect(result.action).toBe(mode.actions.redirect);
+          return result;
+        };
+
+        const opening = connection(pod1.ip, remote1.ip, IPPROTO_UDP, 40000, 5353);
+        const beforeOpen = process.hrtime.bigint();
+        expect(send(40000).opened).toEqual([opening]);
+        const afterOpen = process.hrtime.bigint();
+        expect(lastSeen(opening)).toBeGreaterThanOrEqual(beforeOpen);
+        expect(lastSeen(opening)).toBeLessThanOrEqual(afterOpen);
+
+        const old = connection(pod1.ip, remote1.ip, IPPROTO_UDP, 40001, 5353);
+        const fresh = connection(pod1.ip, remote1.ip, IPPROTO_UDP, 40002, 5353);
+        const seeded = process.hrtime.bigint();
+        ct.update(encodeConnectionKey(old), encodeConnection(1n));
+        ct.update(encodeConnectionKey(fresh), encodeConnection(seeded));
+        expect(send(40001).opened).toEqual([]);
+        expect(send(40002).opened).toEqual([]);
+        const done = process.hrtime.bigint();
+        expect(lastSeen(old)).toBeGreaterThanOrEqual(seeded);
+        expect(lastSeen(old)).toBeLessThanOrEqual(done);
+        // Refreshed at most once a second: within the second, the stamp stays as it was.
+        if (done - seeded < 1_000_000_000n) expect(lastSeen(fresh)).toBe(seeded);
+      } finally {
+        fixture.close();
       }
     },
   );

@@ -26,12 +26,21 @@ import {
   NODE_CONFIG_DEFAULTS,
   PROGRAMS,
   VERDICT_KINDS,
+  connectionKeyDecoder,
+  decodeConnection,
   decodeIpv4,
   encodeIpv4,
   encodeVerdictKey,
   encodeNodeConfig,
 } from '../../../../dataplane/bpf/maps';
 import type { DataplaneOperations } from '../dataplane';
+import {
+  connectionVerdict,
+  DEFAULT_IDLE_TIMEOUTS,
+  idleTooLong,
+  memoizedLookup,
+  type IdleTimeouts,
+} from './conntrack';
 import {
   countersToPrometheus,
   policyRulesToPrometheus,
@@ -117,6 +126,11 @@ export interface BpfDataplaneOptions {
    * 0: only when the reconciler writes them again (a resync).
    */
   readonly pendingRetryMs?: number;
+  /**
+   * How long a tracked connection may be idle before a resync (read) removes it, per protocol
+   * (conntrack.ts: default TCP/SCTP 6 h, other 60 s).
+   */
+  readonly idleTimeouts?: Partial<IdleTimeouts>;
   readonly onWarning?: (error: Error) => void;
 }
 
@@ -128,6 +142,17 @@ export interface BpfDataplaneConfig {
   readonly underlayInterface: string;
   readonly underlayIfindex: number;
   readonly podMtu: number;
+  readonly idleTimeouts: IdleTimeouts;
+}
+
+/** What one walk of strata_ct removed. */
+export interface ConnectionSweep {
+  /** Entries the current tables deny, or whose addresses are no local pod any more. */
+  readonly revoked: number;
+  /** Entries idle longer than their timeout. */
+  readonly expired: number;
+  /** Entries walked. */
+  readonly walked: number;
 }
 
 interface WrittenLocal {
@@ -176,11 +201,15 @@ type Written<Entry> = Map<string, { readonly key: string; readonly entry: Entry 
  *   checks the underlay and every written pod veth still carry their programs (re-attaching what
  *   is missing).
  * - **policy** → strata_policy and **prefixes** → strata_prefixes (LPM tries): the string keys
- *   of docs/policy.md parsed into the map keys (policy-view.ts). Any change to either clears
- *   strata_ct, so no connection outlives the policy that allowed it: its next packet in the
- *   opening direction is checked again (and reopens it if still allowed); a reply that comes
- *   first is checked as a new flow of its own (TCP retransmits it once the connection is
- *   reopened).
+ *   of docs/policy.md parsed into the map keys (policy-view.ts).
+ * - **strata_ct** (conntrack.ts): after a batch that changed `policy`, `prefixes`, `local` or
+ *   `remote` (`endBatch`, which writeDelta calls; else the next `read`), every tracked connection
+ *   is checked against the tables as now written, as the programs would check its opening
+ *   packet, and only those now denied (or whose addresses are no local pod any more) are
+ *   deleted: established connections survive unrelated policy changes, and none outlives the
+ *   policy that allowed it. Never in the middle of a batch, whose half-written tables could deny
+ *   what the whole batch allows. `read` (the periodic resync) also removes entries idle longer
+ *   than `idleTimeouts`; `sweepConnections` does both on demand.
  * - **rules** is kept in memory only: it names the strata_verdicts counters (`policyRules()`,
  *   the agent's status, `strata_agent_policy_packets_total`); a rule's counters are deleted
  *   with it.
@@ -201,8 +230,13 @@ export class BpfDataplane implements DataplaneOperations {
     parked: 0,
     rejected: 0,
     attaches: 0,
-    /** strata_ct entries removed because the policy or prefix tables changed. */
-    connectionsCleared: 0,
+    /** strata_ct entries removed because the tables no longer allow them (or nobody local). */
+    connectionsRevoked: 0,
+    /** strata_ct entries removed because they were idle too long. */
+    connectionsExpired: 0,
+    /** Walks of strata_ct, and how long the last one took (ms). */
+    conntrackWalks: 0,
+    lastWalkMs: 0,
   };
   private readonly maps: Readonly<
     Record<
@@ -240,6 +274,14 @@ export class BpfDataplane implements DataplaneOperations {
   private readonly reported = new Map<string, string>();
   private tail: Promise<unknown> = Promise.resolve();
   private retryTimer: NodeJS.Timeout | undefined;
+  /**
+   * The local, remote, policy and prefix maps as tables: what the programs' policy sees, for
+   * checking tracked connections. Loaded from the maps at open and by every read, kept current
+   * by every write, so it holds a previous run's entries too (never empty after a restart).
+   */
+  private readonly view = emptyTables();
+  /** Tables tracked connections depend on changed since the last revalidation. */
+  private revalidationPending = false;
   private closed = false;
 
   private constructor(
@@ -286,6 +328,12 @@ export class BpfDataplane implements DataplaneOperations {
       links = await listLinks(netns);
     } catch (error) {
       onWarning(new Error(`bpf dataplane: cannot list interfaces: ${(error as Error).message}`));
+    }
+    const idleTimeouts = { ...DEFAULT_IDLE_TIMEOUTS, ...options.idleTimeouts };
+    for (const [protocol, ms] of Object.entries(idleTimeouts)) {
+      if (!Number.isFinite(ms) || ms <= 0) {
+        throw new Error(`bpf dataplane: idle timeout ${protocol} must be a positive number of ms`);
+      }
     }
     const podMtu = options.podMtu ?? defaultPodMtu(links, underlayInterface);
     if (!Number.isInteger(podMtu) || podMtu < MIN_POD_MTU || podMtu > MAX_POD_MTU) {
@@ -336,9 +384,11 @@ export class BpfDataplane implements DataplaneOperations {
       underlayInterface,
       underlayIfindex,
       podMtu,
+      idleTimeouts,
     };
     const dataplane = new BpfDataplane(config, [pod, underlay], onWarning);
     try {
+      dataplane.loadView();
       await dataplane.attach(dataplane.underlayProgram, underlayInterface);
       if (links !== undefined) await dataplane.detachOtherMode(links);
     } catch (error) {
@@ -360,6 +410,20 @@ export class BpfDataplane implements DataplaneOperations {
 
   update<T extends TableName>(table: T, entries: Entries<T>): Promise<void> {
     return this.exclusive(async () => {
+      if (entries.length > 0 && affectsConnections(table)) {
+        // An endpoint's entry matters to tracked connections only through its identity.
+        const endpoints = table === 'local' || table === 'remote';
+        const view = this.view[table] as ReadonlyMap<string, { readonly identity?: number }>;
+        if (
+          !endpoints ||
+          entries.some(
+            ({ key, entry }) =>
+              view.get(key)?.identity !== (entry as { readonly identity: number }).identity,
+          )
+        ) {
+          this.revalidationPending = true;
+        }
+      }
       switch (table) {
         case 'local':
           for (const { key, entry } of entries as Entries<'local'>) {
@@ -391,7 +455,7 @@ export class BpfDataplane implements DataplaneOperations {
     return this.exclusive(() => {
       let removed = 0;
       for (const key of keys) if (this.remove(table, key)) removed++;
-      if (removed > 0 && clearsConnections(table)) this.clearConnections();
+      if (removed > 0 && affectsConnections(table)) this.revalidationPending = true;
       if (this.orphans.size > 0) {
         // No update of this table followed in this turn: the orphans go on the next one.
         setImmediate(() => {
@@ -408,7 +472,7 @@ export class BpfDataplane implements DataplaneOperations {
       let removed = 0;
       for (const key of keys) if (this.remove(table, key)) removed++;
       this.flushOrphans();
-      if (removed > 0 && clearsConnections(table)) this.clearConnections();
+      if (removed > 0 && affectsConnections(table)) this.revalidationPending = true;
       this.stats.prunes += removed;
       return removed;
     });
@@ -447,7 +511,20 @@ export class BpfDataplane implements DataplaneOperations {
         tables.prefixes.set(key, entry);
       }
       for (const [key, entry] of this.rules) tables.rules.set(key, entry);
+      for (const table of VIEW_TABLES) {
+        const view = this.view[table] as Map<string, unknown>;
+        view.clear();
+        for (const [key, entry] of tables[table]) view.set(key, entry);
+      }
+      await this.sweep(process.hrtime.bigint());
       return tables;
+    });
+  }
+
+  /** After a delta's writes: revalidates the tracked connections if the batch changed tables. */
+  endBatch(): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.revalidationPending) await this.sweep(undefined);
     });
   }
 
@@ -479,6 +556,16 @@ export class BpfDataplane implements DataplaneOperations {
   policyRules(): AgentPolicyRuleCounters[] {
     if (this.closed) throw new Error('bpf dataplane: closed');
     return readPolicyRules(this.maps.verdicts, this.rules);
+  }
+
+  /**
+   * Walks strata_ct now: removes the connections the written tables deny (always) and those
+   * idle longer than their timeout at `nowNs` (CLOCK_MONOTONIC ns, as bpf_ktime_get_ns and
+   * process.hrtime.bigint(); default now). A test passes a later `nowNs` to expire what it
+   * opened without waiting.
+   */
+  sweepConnections(nowNs: bigint = process.hrtime.bigint()): Promise<ConnectionSweep> {
+    return this.exclusive(() => this.sweep(nowNs));
   }
 
   /** Local endpoints waiting for their veth: pod IP → interface name. */
@@ -574,6 +661,7 @@ export class BpfDataplane implements DataplaneOperations {
       return;
     }
     this.maps.locals.update(key, localValue(entry, ifindex));
+    this.view.local.set(ip, entry);
     this.locals.set(ip, { entry, ifindex });
     this.parked.delete(ip);
     this.stats.parked = this.parked.size;
@@ -594,6 +682,7 @@ export class BpfDataplane implements DataplaneOperations {
       return;
     }
     this.maps.remotes.update(key, value);
+    this.view.remote.set(ip, entry);
     this.remotes.set(ip, entry);
     this.stats.updates++;
     this.reported.delete(where);
@@ -631,6 +720,7 @@ export class BpfDataplane implements DataplaneOperations {
         return this.removeLocal(key);
       case 'remote': {
         const had = this.remotes.delete(key);
+        if (this.view.remote.delete(key)) this.revalidationPending = true;
         return this.deleteKey(this.maps.remotes, key) || had;
       }
       case 'vteps': {
@@ -685,7 +775,6 @@ export class BpfDataplane implements DataplaneOperations {
         for (const { key, entry } of entries) this.rules.set(key, entry as RuleTableEntry);
         return;
     }
-    if (entries.length > 0) this.clearConnections();
   }
 
   /** Writes one policy or prefix row; a row that does not fit is rejected, not thrown. */
@@ -710,6 +799,7 @@ export class BpfDataplane implements DataplaneOperations {
     // Keys parse strictly (decimal without leading zeros), so one table key is one map key.
     map.update(mapKey, value);
     written.set(mapKey.toString('hex'), { key, entry });
+    (this.view[table] as Map<string, Entry>).set(key, entry);
     this.stats.updates++;
     this.reported.delete(where);
   }
@@ -735,6 +825,8 @@ export class BpfDataplane implements DataplaneOperations {
     // A key that does not parse was never written: nothing to remove.
     if (mapKey === undefined) return false;
     const had = written.delete(mapKey.toString('hex'));
+    // One table key is one map key (keys parse strictly): the view's row goes with it.
+    this.view[table].delete(key);
     if (!map.delete(mapKey)) return had;
     this.stats.deletes++;
     return true;
@@ -762,11 +854,69 @@ export class BpfDataplane implements DataplaneOperations {
     return [row?.key ?? key, entry];
   }
 
-  /** Forgets every tracked connection: the next packet of each is checked by policy again. */
-  private clearConnections(): void {
-    const keys = this.maps.conntrack.keys();
-    if (keys.length > 0) this.maps.conntrack.deleteBatch(keys);
-    this.stats.connectionsCleared += keys.length;
+  /**
+   * One walk of strata_ct: deletes the entries the tables as the programs see them deny
+   * (connectionVerdict on `view`), and those idle too long at `nowNs` (no idle check if
+   * undefined: the values are not even read). Keys are collected first and deleted in one batch;
+   * an entry the programs add during the walk was checked against the tables already written.
+   * The walk yields to the event loop every SWEEP_CHUNK entries (it runs inside `exclusive`, so no
+   * write changes the view meanwhile).
+   */
+  private async sweep(nowNs: bigint | undefined): Promise<ConnectionSweep> {
+    const started = process.hrtime.bigint();
+    const map = this.maps.conntrack;
+    const tables = this.view;
+    const allowed = memoizedLookup(tables);
+    const decode = connectionKeyDecoder();
+    const keys = map.keys();
+    const doomed: Buffer[] = [];
+    let revoked = 0;
+    let expired = 0;
+    for (const [index, key] of keys.entries()) {
+      if (index > 0 && index % SWEEP_CHUNK === 0) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      const connection = decode(key);
+      if (connectionVerdict(tables, connection, allowed) !== 'kept') {
+        doomed.push(key);
+        revoked++;
+        continue;
+      }
+      if (nowNs === undefined) continue;
+      // Gone since the keys were listed: nothing to reap.
+      const value = map.lookup(key);
+      if (value === undefined) continue;
+      const { lastSeenNs } = decodeConnection(value);
+      if (idleTooLong(connection.protocol, lastSeenNs, nowNs, this.config.idleTimeouts)) {
+        doomed.push(key);
+        expired++;
+      }
+    }
+    if (doomed.length > 0) map.deleteBatch(doomed);
+    this.revalidationPending = false;
+    this.stats.connectionsRevoked += revoked;
+    this.stats.connectionsExpired += expired;
+    this.stats.conntrackWalks++;
+    this.stats.lastWalkMs = Number(process.hrtime.bigint() - started) / 1e6;
+    return { revoked, expired, walked: keys.length };
+  }
+
+  /** Loads `view` from the maps as they are (a previous run's entries included). */
+  private loadView(): void {
+    for (const [key, value] of this.maps.locals.entries()) {
+      this.view.local.set(decodeIpv4(key), viewLocal(value, undefined, undefined));
+    }
+    for (const [key, value] of this.maps.remotes.entries()) {
+      this.view.remote.set(decodeIpv4(key), viewRemote(value, undefined));
+    }
+    for (const [key, value] of this.maps.policy.entries()) {
+      const [tableKey, entry] = viewPolicy(key, value);
+      this.view.policy.set(tableKey, entry);
+    }
+    for (const [key, value] of this.maps.prefixes.entries()) {
+      const [tableKey, entry] = viewPrefix(key, value);
+      this.view.prefixes.set(tableKey, entry);
+    }
   }
 
   private removeLocal(ip: string): boolean {
@@ -774,6 +924,8 @@ export class BpfDataplane implements DataplaneOperations {
     const parked = this.parked.delete(ip);
     this.stats.parked = this.parked.size;
     this.reported.delete(`local ${ip}`);
+    // Parked or rejected counts too: the programs no longer see the pod.
+    if (this.view.local.delete(ip)) this.revalidationPending = true;
     return this.deleteKey(this.maps.locals, ip) || written || parked;
   }
 
@@ -931,9 +1083,15 @@ export class BpfDataplane implements DataplaneOperations {
   }
 }
 
+/** Entries a walk of strata_ct checks between two turns of the event loop. */
+const SWEEP_CHUNK = 8192;
+
+/** The tables `view` mirrors: what the programs' policy reads. */
+const VIEW_TABLES = ['local', 'remote', 'policy', 'prefixes'] as const;
+
 /** Tables whose change may withdraw what allowed a tracked connection. */
-function clearsConnections(table: string): boolean {
-  return table === 'policy' || table === 'prefixes';
+function affectsConnections(table: TableName): boolean {
+  return table === 'policy' || table === 'prefixes' || table === 'local' || table === 'remote';
 }
 
 function tryKey(encode: () => Buffer): Buffer | undefined {

@@ -6,7 +6,15 @@ export {
   type BpfDataplaneConfig,
   type BpfDataplaneOptions,
   type BpfMode,
+  type ConnectionSweep,
 } from './bpf-dataplane';
+export {
+  connectionVerdict,
+  DEFAULT_IDLE_TIMEOUTS,
+  idleTooLong,
+  type ConnectionVerdict,
+  type IdleTimeouts,
+} from './conntrack';
 export {
   countersToPrometheus,
   readCounters,
