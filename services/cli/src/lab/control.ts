@@ -12,7 +12,7 @@ import {
   type CommandSpec,
 } from '@strata/bus';
 import type { ReadAllOptions, RecordedEvent } from '@strata/eventstore';
-import type { NatsConnection } from 'nats';
+import type { NatsConnection, Subscription } from 'nats';
 import { CliError, natsConnectError } from '../errors';
 
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -64,6 +64,15 @@ export class LabControl {
     } catch {
       return undefined;
     }
+  }
+
+  /** Every message of `subject` (a wildcard is fine) until the subscription is ended. */
+  subscribe(subject: string, callback: (data: Uint8Array) => void): Subscription {
+    return this.nc.subscribe(subject, {
+      callback: (error, message) => {
+        if (error === null) callback(message.data);
+      },
+    });
   }
 
   /** The log's events, read through the relays (`strata.log.read`). */

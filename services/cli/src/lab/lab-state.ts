@@ -1,6 +1,8 @@
 import { join, resolve } from 'node:path';
+import type { Labels } from '@strata/domain';
 import { CliError } from '../errors';
 import { readJsonFile, writeJsonFile } from '../json-file';
+import type { NamedPort } from './pod-spec';
 
 /**
  * A lab's names and its state file, `<data-dir>/lab-<name>/lab.json`: what `lab up` made
@@ -118,6 +120,11 @@ export interface LabPod {
   readonly mac: string;
   /** In the node's namespace: `interfaceName(uid)`. */
   readonly hostInterface: string;
+  /** Kubernetes-style namespace (`lab up --pods-file`, `lab pod add --namespace`); none: none. */
+  readonly k8sNamespace?: string;
+  /** The pod's own labels (the endpoint's are these plus the lab's, see pod-spec.ts). */
+  labels?: Labels;
+  readonly namedPorts?: readonly NamedPort[];
 }
 
 export interface LabState {
@@ -132,12 +139,14 @@ export interface LabState {
   phase: 'creating' | 'ready';
   readonly underlay: { readonly namespace: string; readonly subnet: string };
   readonly podSubnet: string;
-  /** Every namespace the lab makes, written before the first is created. */
-  readonly namespaces: readonly string[];
+  /** Every namespace the lab makes, written before the first is created (`pod add` appends). */
+  readonly namespaces: string[];
   readonly pinDirs: readonly string[];
   readonly nodes: LabNode[];
   readonly pods: LabPod[];
   server: ServerRecord | null;
+  /** Labels of the Kubernetes-style namespaces the pods live in (absent: none yet). */
+  k8sNamespaces?: Record<string, Labels>;
 }
 
 /** Writes the state atomically (temp file, then rename): a reader never sees half of it. */

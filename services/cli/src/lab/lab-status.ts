@@ -2,6 +2,7 @@ import { table } from '../client/options';
 import { LabControl } from './control';
 import { isRunning, listNamespaces } from './host';
 import { assertLabName, requireState, type LabState } from './lab-state';
+import { podEndpointLabels } from './lab-pod';
 import { credentialsDir } from './processes';
 
 export interface LabStatus {
@@ -49,6 +50,10 @@ export interface LabStatus {
     readonly namespace: string;
     readonly present: boolean;
     readonly hostInterface: string;
+    /** Kubernetes-style namespace; null for the `n<i>p<j>` pods. */
+    readonly k8sNamespace: string | null;
+    /** The endpoint's labels as the lab records them. */
+    readonly labels: Readonly<Record<string, string>>;
   }[];
 }
 
@@ -117,6 +122,8 @@ export async function labStatus(options: { name: string; dataDir: string }): Pro
         namespace: pod.namespace,
         present: namespaces.has(pod.namespace),
         hostInterface: pod.hostInterface,
+        k8sNamespace: pod.k8sNamespace ?? null,
+        labels: podEndpointLabels(state, pod),
       })),
     };
   } finally {
@@ -175,7 +182,7 @@ export function statusTables(status: LabStatus): string {
     ),
     '',
     table(
-      ['POD', 'NODE', 'IP', 'MAC', 'NAMESPACE', 'HOST INTERFACE'],
+      ['POD', 'NODE', 'IP', 'MAC', 'NAMESPACE', 'HOST INTERFACE', 'K8S NAMESPACE'],
       status.pods.map((pod) => [
         pod.name,
         pod.node,
@@ -183,6 +190,7 @@ export function statusTables(status: LabStatus): string {
         pod.mac,
         `${pod.namespace}${pod.present ? '' : ' (missing)'}`,
         pod.hostInterface,
+        pod.k8sNamespace ?? '-',
       ]),
       '(no pods)',
     ),

@@ -1,15 +1,7 @@
 import { CONFIG, IPAM } from '@strata/bus';
-import { interfaceName } from '@strata/forwarding';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { CliError, describeError } from '../errors';
-import {
-  hostAddress,
-  pickSubnet,
-  podMac,
-  POD_CANDIDATES,
-  UNDERLAY_CANDIDATES,
-  vtepMac,
-} from './addresses';
+import { hostAddress, pickSubnet, POD_CANDIDATES, UNDERLAY_CANDIDATES, vtepMac } from './addresses';
 import { LabControl } from './control';
 import { listNamespaces, listPinDirs, requireRoot, requireTools, rootRoutes } from './host';
 import {
@@ -33,10 +25,11 @@ import {
   type LabDataplane,
   type LabMode,
   type LabNode,
-  type LabPod,
   type LabState,
 } from './lab-state';
 import { tearDown } from './lab-down';
+import { addPod, freeSlot } from './lab-pod';
+import { parsePodsFile, type PodsFile, type PodSpec } from './pod-spec';
 import {
   credentialsDir,
   startAgent,
@@ -44,7 +37,7 @@ import {
   waitAgentReady,
   type StartedAgent,
 } from './processes';
-import { createNode, createPod, createUnderlay } from './topology';
+import { createNode, createUnderlay } from './topology';
 
 export interface LabUpOptions {
   readonly name: string;
@@ -53,6 +46,8 @@ export interface LabUpOptions {
   readonly pods: number;
   readonly mode: LabMode;
   readonly dataplane: LabDataplane;
+  /** JSON: pods with chosen names, nodes, namespaces, labels (pod-spec.ts), after `pods` each. */
+  readonly podsFile?: string;
 }
 
 const CONVERGE_TIMEOUT_MS = 60_000;
@@ -69,6 +64,7 @@ export async function labUp(options: LabUpOptions, log: (line: string) => void):
   checkCount('--pods', options.pods, 0, MAX_PODS_PER_NODE);
   requireRoot();
   await requireTools(['ip', 'nsenter', 'sysctl', ...(options.mode === 'xdp' ? ['ethtool'] : [])]);
+  const podsFile = await readPodsFile(options);
   const dir = labDir(options.dataDir, name);
   await refuseIfExists(name, dir);
 
@@ -76,10 +72,10 @@ export async function labUp(options: LabUpOptions, log: (line: string) => void):
   // dir whose log must not leak into this lab.
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const state = plan(name, dir, options, await rootRoutes());
+  const { state, custom } = plan(name, dir, options, podsFile, await rootRoutes());
   await writeState(state);
   try {
-    await build(state, options, log);
+    await build(state, options, custom, log);
     return state;
   } catch (error) {
     log(`failed; tearing down (the logs stay in ${dir})`);
@@ -94,6 +90,44 @@ function checkCount(flag: string, value: number, min: number, max: number): void
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new CliError('InvalidArgument', `${flag} must be an integer from ${min} to ${max}`);
   }
+}
+
+async function readPodsFile(options: LabUpOptions): Promise<PodsFile | undefined> {
+  if (options.podsFile === undefined) return undefined;
+  let text: string;
+  try {
+    text = await readFile(options.podsFile, 'utf8');
+  } catch (error) {
+    throw new CliError(
+      'InvalidArgument',
+      `cannot read ${options.podsFile}: ${(error as Error).message}`,
+    );
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new CliError('InvalidArgument', `${options.podsFile} is not JSON`);
+  }
+  const nodes = Array.from({ length: options.nodes }, (_, i) => nodeName(i + 1));
+  const file = parsePodsFile(value, nodes);
+  const perNode = new Map<string, number>();
+  for (const pod of file.pods) perNode.set(pod.node, (perNode.get(pod.node) ?? 0) + 1);
+  for (const [node, count] of perNode) {
+    if (count + options.pods > MAX_PODS_PER_NODE) {
+      throw new CliError(
+        'InvalidArgument',
+        `node ${node} would have more than ${MAX_PODS_PER_NODE} pods`,
+      );
+    }
+  }
+  return file;
+}
+
+/** A pods-file pod and the network namespace slot `plan` gave it. */
+interface PlannedPod {
+  readonly spec: PodSpec;
+  readonly slot: string;
 }
 
 async function refuseIfExists(name: string, dir: string): Promise<void> {
@@ -128,8 +162,9 @@ function plan(
   name: string,
   dir: string,
   options: LabUpOptions,
+  podsFile: PodsFile | undefined,
   routes: readonly string[],
-): LabState {
+): { state: LabState; custom: PlannedPod[] } {
   const prefix = labPrefix(name);
   const underlaySubnet = pickSubnet(UNDERLAY_CANDIDATES, routes, 'underlay');
   const nodes: LabNode[] = Array.from({ length: options.nodes }, (_, i) => {
@@ -148,7 +183,7 @@ function plan(
   const podNamespaces = nodes.flatMap((_, i) =>
     Array.from({ length: options.pods }, (__, j) => podNamespace(prefix, podName(i + 1, j + 1))),
   );
-  return {
+  const state: LabState = {
     version: 1,
     name,
     prefix,
@@ -168,12 +203,24 @@ function plan(
     nodes,
     pods: [],
     server: null,
+    ...(podsFile === undefined ? {} : { k8sNamespaces: { ...podsFile.namespaces } }),
   };
+  const custom: PlannedPod[] = [];
+  const taken = new Set(podNamespaces);
+  for (const spec of podsFile?.pods ?? []) {
+    const node = nodes.find((candidate) => candidate.name === spec.node) as LabNode;
+    const slot = freeSlot(state, node, taken);
+    taken.add(podNamespace(prefix, slot));
+    state.namespaces.push(podNamespace(prefix, slot));
+    custom.push({ spec, slot });
+  }
+  return { state, custom };
 }
 
 async function build(
   state: LabState,
   options: LabUpOptions,
+  custom: readonly PlannedPod[],
   log: (line: string) => void,
 ): Promise<void> {
   const prefixLength = Number(state.underlay.subnet.split('/')[1]);
@@ -226,6 +273,11 @@ async function build(
       }
       await writeState(state);
     }
+    for (const { spec, slot } of custom) {
+      const node = state.nodes.find((candidate) => candidate.name === spec.node) as LabNode;
+      state.pods.push(await addPod(control, state, node, slot, spec));
+      await writeState(state);
+    }
     log(`${state.pods.length} pods wired; waiting for every agent to apply them`);
     const head = await control.waitApplied(
       state.nodes.map((node) => node.name),
@@ -237,39 +289,4 @@ async function build(
   }
   state.phase = 'ready';
   await writeState(state);
-}
-
-/**
- * One pod, through the path the CNI plugin takes: IPAM allocates its address (the endpoint uid
- * owns it), the namespace and veth are wired, and config records the endpoint on its node. The
- * veth exists before the endpoint does, so the agent finds its interface on the first write.
- */
-async function addPod(
-  control: LabControl,
-  state: LabState,
-  node: LabNode,
-  name: string,
-): Promise<LabPod> {
-  const uid = `${state.name}-${name}`;
-  const { address } = await control.execute(IPAM.allocateAddress, { poolId: POOL_ID, owner: uid });
-  const pod: LabPod = {
-    name,
-    node: node.name,
-    namespace: podNamespace(state.prefix, name),
-    uid,
-    ip: address,
-    mac: podMac(address),
-    hostInterface: interfaceName(uid),
-  };
-  await createPod(pod, node.namespace, state.mode);
-  await control.execute(CONFIG.createEndpoint, {
-    uid,
-    kind: 'pod',
-    segmentId: SEGMENT_ID,
-    node: node.name,
-    ip: pod.ip,
-    mac: pod.mac,
-    labels: { 'strata.io/lab': state.name, 'strata.io/pod': name },
-  });
-  return pod;
 }
