@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { strata, succeeded, useLab } from '../support/lab-harness';
@@ -123,6 +123,49 @@ describe('NetworkPolicy truth tables in the lab', () => {
       check(`${scenario.name}: reset`, everyCase(new Reachability(true)), await netpol.probe());
     });
   }
+
+  it('reports what a staged policy would deny while the traffic still flows', async () => {
+    const staged = join(dataDir, 'staged.json');
+    writeFileSync(
+      staged,
+      JSON.stringify({
+        policyId: 'staged-y-to-x',
+        name: 'staged-y-to-x',
+        tier: 'platform',
+        priority: 100,
+        selector: { matchLabels: { 'strata.io/namespace': 'x' } },
+        directions: ['ingress'],
+        ingress: [
+          {
+            action: 'deny',
+            peers: [{ selector: { matchLabels: { 'strata.io/namespace': 'y' } } }],
+          },
+        ],
+      }),
+    );
+    try {
+      succeeded('policy stage', await lab.client(['policy', 'stage', '-f', staged]));
+      await netpol.waitApplied();
+      check('staged deny y -> x', everyCase(new Reachability(true)), await netpol.probe());
+      const shown = JSON.parse(
+        succeeded(
+          'policy show',
+          await lab.client(['policy', 'show', 'staged-y-to-x', '-o', 'json']),
+        ),
+      ) as {
+        rules: { counters: Record<string, { packets: number }> }[];
+        nodes: { answered: string[] };
+      };
+      expect(shown.nodes.answered.sort()).toEqual(['n1', 'n2', 'n3']);
+      // One new flow per (y pod, x pod, case) — 3 x 3 x 4 — each counted once, at the node
+      // that received it; replies and the rest of each connection ride conntrack, uncounted.
+      const { counters } = shown.rules[0];
+      expect(counters.stagedWouldDeny.packets).toBe(3 * 3 * CASES.length);
+      expect(counters.denied.packets).toBe(0);
+    } finally {
+      await netpol.reset([]);
+    }
+  });
 
   it('takes a pod added later (`lab pod add`) into a namespace selected by its Kubernetes name', async () => {
     succeeded(
