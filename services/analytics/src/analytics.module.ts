@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { FlowSummaryHandler } from './flow-summary/flow-summary.handler';
+import { HISTORY_HANDLERS, HISTORY_PROVIDERS } from './history/history.providers';
 import { GetPropagationHandler } from './propagation/get-propagation.handler';
 import { PropagationTracker } from './propagation/propagation-tracker';
 import { RecentPropagationHandler } from './propagation/recent-propagation.handler';
@@ -23,8 +24,13 @@ export class AnalyticsModule {
         FlowSummaryHandler,
         GetPropagationHandler,
         RecentPropagationHandler,
+        ...HISTORY_HANDLERS,
       ],
-      providers: [FlowReadModel, { provide: PropagationTracker, useValue: options.propagation }],
+      providers: [
+        FlowReadModel,
+        { provide: PropagationTracker, useValue: options.propagation },
+        ...HISTORY_PROVIDERS,
+      ],
     };
   }
 }

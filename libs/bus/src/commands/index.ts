@@ -7,3 +7,5 @@ export * from './discovery';
 export * from './policy';
 export * from './analytics';
 export * from './agent';
+export * from './identity';
+export * from './history';

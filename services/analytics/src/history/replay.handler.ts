@@ -1,0 +1,23 @@
+import { Controller, Inject } from '@nestjs/common';
+import {
+  CommandBody,
+  CommandHandler,
+  HISTORY,
+  type CommandRequest,
+  type ReplayResult,
+  type ReplayRequest,
+} from '@strata/bus';
+import { HistoryIndex } from './history-index';
+
+/** `strata.analytics.history.replay`: a node's full forwarding state at a moment, and its digest. */
+@Controller()
+export class ReplayHandler {
+  constructor(@Inject(HistoryIndex) private readonly history: HistoryIndex) {}
+
+  @CommandHandler(HISTORY.replay)
+  handle(
+    @CommandBody(HISTORY.replay) request: CommandRequest<ReplayRequest>,
+  ): Promise<ReplayResult> {
+    return this.history.replay(request.data.node, request.data.at);
+  }
+}
