@@ -9,6 +9,8 @@ import { join, resolve } from 'node:path';
 // tables and counters, and takes the lab down. Every lab is named after this test's PID, and
 // afterAll runs `lab down` on each whatever happened, so a failed run leaves nothing behind.
 // The interrupt test waits for the demo's own "== Ping" heading (a signal, not a sleep).
+// The micro-segmentation scene's verdicts are read from its tables: a drop is a connect that got
+// no answer, an allow one the target pod answered; the per-rule counters come from the agents.
 
 jest.setTimeout(240_000);
 
@@ -49,6 +51,22 @@ function section(stdout: string, title: string): string[] {
   return lines.slice(start + 1, end < 0 ? undefined : end);
 }
 
+/** A table row's cells: columns are at least two spaces apart, cells hold single spaces. */
+const cells = (line: string) => line.trim().split(/\s{2,}/);
+
+/** The probe tables' rows: from, to, path, two rounds, what the policy says. */
+const probeRows = (lines: readonly string[]) =>
+  lines.filter((line) => /^n\dp\d \(/.test(line)).map(cells);
+
+const PROBED = [
+  ['n1p1 (web)', expect.stringMatching(/^n2p1 \(db\) [\d.]+:5432$/), 'n1 -> n2'],
+  ['n2p2 (web)', expect.stringMatching(/^n3p2 \(db\) [\d.]+:5432$/), 'n2 -> n3'],
+  ['n1p2 (api)', expect.stringMatching(/^n2p1 \(db\) [\d.]+:5432$/), 'n1 -> n2'],
+  ['n3p1 (api)', expect.stringMatching(/^n3p2 \(db\) [\d.]+:5432$/), 'n3 (same node)'],
+  ['n3p1 (api)', expect.stringMatching(/^n2p1 \(db\) [\d.]+:8080$/), 'n3 -> n2'],
+  ['n1p1 (web)', expect.stringMatching(/^n3p1 \(api\) [\d.]+:8080$/), 'n1 -> n3'],
+];
+
 const labs: string[] = [];
 const labName = (suffix: string) => {
   const name = `demo${suffix}${process.pid}`;
@@ -88,6 +106,10 @@ describe('strata demo (the README command, as a user runs it)', () => {
       'TCP echo',
       'Forwarding tables',
       'Dataplane counters',
+      'Micro-segmentation',
+      'Micro-segmentation',
+      'Micro-segmentation',
+      'Micro-segmentation',
       'Lab down',
     ]);
     expect(demo.stdout).toContain('every agent applied the log up to position');
@@ -96,7 +118,10 @@ describe('strata demo (the README command, as a user runs it)', () => {
         /^n\dp\d\s+n\d\s+\d+\.\d+\.\d+\.\d+\s/.test(line),
       ),
     ).toHaveLength(6);
-    expect(demo.stdout).toMatch(/^demo passed: /m);
+    expect(demo.stdout).toMatch(
+      /^demo passed: .*db takes TCP\/5432 from api only, a staged deny counted what it would deny and blocked nothing/m,
+    );
+    expect(demo.stdout).not.toContain('UNEXPECTED');
   });
 
   it('pings pods on other nodes, and on the same node, without loss', () => {
@@ -159,6 +184,97 @@ describe('strata demo (the README command, as a user runs it)', () => {
       ['n2', 'from_overlay'],
     ]);
     expect(Number(flow[0].split(/\s+/)[6])).toBeGreaterThan(100);
+  });
+
+  it('labels the pods web, api and db in namespace shop, every tier on two nodes', () => {
+    const rows = section(demo.stdout, 'Micro-segmentation: tier labels')
+      .filter((line) => /^n\dp\d /.test(line))
+      .map(cells);
+    expect(rows.map((row) => [row[0], row[1], row[3]])).toEqual([
+      ['n1p1', 'n1', 'tier=web, strata.io/namespace=shop'],
+      ['n1p2', 'n1', 'tier=api, strata.io/namespace=shop'],
+      ['n2p1', 'n2', 'tier=db, strata.io/namespace=shop'],
+      ['n2p2', 'n2', 'tier=web, strata.io/namespace=shop'],
+      ['n3p1', 'n3', 'tier=api, strata.io/namespace=shop'],
+      ['n3p2', 'n3', 'tier=db, strata.io/namespace=shop'],
+    ]);
+    for (const row of rows) expect(Number(row[4])).toBeGreaterThanOrEqual(256);
+  });
+
+  it('enforces the NetworkPolicy: db takes TCP/5432 from api only, across nodes; a drop is silence', () => {
+    const lines = section(demo.stdout, 'Micro-segmentation: NetworkPolicy shop/db-from-api');
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^created as policy k8s-shop-db-from-api \(application tier, priority 1000\).*every agent applied the log up to position \d+$/,
+      ),
+    );
+    const rows = probeRows(lines);
+    expect(rows.map((row) => row.slice(0, 3))).toEqual(PROBED);
+    const connected = /^connected, [\d.]+ ms$/;
+    const silence = /^no answer in \d+ ms$/;
+    for (const row of rows) expect(row[3]).toMatch(connected);
+    expect(rows.map((row) => silence.test(row[4]))).toEqual([
+      true,
+      true,
+      false,
+      false,
+      true,
+      false,
+    ]);
+    for (const row of rows)
+      expect(row[4]).toMatch(row[5].startsWith('denied') ? silence : connected);
+  });
+
+  it('stages a platform-tier deny: counted as "would deny" while the traffic still flows', () => {
+    const lines = section(demo.stdout, 'Micro-segmentation: staged platform-tier deny');
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^created as policy freeze-db \(platform tier, priority 100, staged: true\).*every agent applied the log up to position \d+$/,
+      ),
+    );
+    const rows = probeRows(lines);
+    expect(rows.map((row) => row.slice(0, 3))).toEqual(PROBED);
+    for (const row of rows) {
+      expect(row[4]).toMatch(row[5].startsWith('denied') ? /^no answer in / : /^connected, /);
+    }
+  });
+
+  it('prints the per-rule counters: which rule and tier allowed or denied how much, on which node', () => {
+    const rows = section(demo.stdout, 'Micro-segmentation: verdicts per rule')
+      .filter((line) => /^n\d\s+\d+\s/.test(line))
+      .map(cells);
+    // Only n2 and n3 run a db pod; the others' flows are decided by no rule.
+    expect([...new Set(rows.map((row) => row[0]))]).toEqual(['n2', 'n3']);
+    const rule = (node: string, policy: string) => {
+      const found = rows.find((row) => row[0] === node && row[2] === policy);
+      if (found === undefined)
+        throw new Error(`no ${policy} row for ${node} in ${rows.join('\n')}`);
+      const [allowed, denied, wouldDeny, wouldAllow] = found.slice(6).map(Number);
+      return { tier: found[3], action: found[5], allowed, denied, wouldDeny, wouldAllow };
+    };
+    for (const [node, deniedFlows] of [
+      ['n2', 4],
+      ['n3', 2],
+    ] as const) {
+      expect(rule(node, 'k8s-shop-db-from-api')).toMatchObject({
+        tier: 'application',
+        action: 'allow',
+        allowed: 2,
+        denied: 0,
+      });
+      const isolation = rule(node, '(isolation: selected, no rule matched)');
+      expect(isolation).toMatchObject({ tier: 'application', action: 'deny', allowed: 0 });
+      // A dropped SYN the client sends again within the timeout counts again.
+      expect(isolation.denied).toBeGreaterThanOrEqual(deniedFlows);
+      expect(rule(node, 'freeze-db (staged)')).toEqual({
+        tier: 'platform',
+        action: 'deny',
+        allowed: 0,
+        denied: 0,
+        wouldDeny: 1,
+        wouldAllow: 0,
+      });
+    }
   });
 
   it('leaves no namespace, pin dir or lab dir behind', () => {

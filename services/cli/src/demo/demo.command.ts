@@ -17,7 +17,7 @@ export function registerDemoCommand(program: Command): void {
     .command('demo')
     .description(
       'a 3-node lab on the BPF dataplane: pods ping and echo TCP across nodes; ' +
-        'forwarding tables, counters; then down (root)',
+        'forwarding tables, counters; a NetworkPolicy and a staged deny; then down (root)',
     )
     .option('--name <name>', 'the lab (namespaces stl-<name>-*)', parseNonEmpty, 'demo')
     .option(
@@ -37,7 +37,8 @@ export function registerDemoCommand(program: Command): void {
         if (failures.length === 0) {
           console.log(
             '\ndemo passed: pods on different nodes reach each other (ping, TCP), every ' +
-              "agent's tables match the log, the lab is down",
+              "agent's tables match the log, db takes TCP/5432 from api only, a staged deny " +
+              'counted what it would deny and blocked nothing, the lab is down',
           );
         } else {
           console.log(`\ndemo FAILED: ${failures.join('; ')}`);

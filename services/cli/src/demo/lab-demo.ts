@@ -27,12 +27,14 @@ import {
   type PingOutcome,
   type Probe,
 } from './report';
+import { showSegmentation } from './segmentation';
 import { ping, tcpEcho, type EchoResult } from './traffic';
 
 /**
  * `strata demo` (`npm run demo`): a 3-node lab on the BPF dataplane (`strata lab`, in
  * process), pods on different nodes pinging each other and echoing TCP, each node's forwarding
- * tables folded from the log and checked against its agent, the dataplane's counters; then the
+ * tables folded from the log and checked against its agent, the dataplane's counters, then
+ * micro-segmentation (segmentation.ts: tier labels, a NetworkPolicy, a staged deny); then the
  * lab goes down, whatever happened: after a failure, and on SIGINT, SIGTERM or SIGHUP too.
  */
 
@@ -138,6 +140,8 @@ async function showLab(
   const control = await LabControl.open(server.natsUrl, credentialsDir(server));
   try {
     failures.push(...(await showForwarding(state, control, out, signal)));
+    signal.throwIfAborted();
+    failures.push(...(await showSegmentation(state, control, out, signal)));
   } finally {
     await control.close();
   }

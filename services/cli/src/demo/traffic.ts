@@ -149,3 +149,94 @@ export async function tcpEcho(
     await exited;
   }
 }
+
+/** What one TCP connect saw: an answer from the pod aimed at, silence, or anything else. */
+export type ConnectOutcome =
+  | { readonly outcome: 'answered'; readonly reply: string; readonly ms: number }
+  | { readonly outcome: 'timeout'; readonly ms: number }
+  | { readonly outcome: 'error'; readonly error: string };
+
+/**
+ * A server in `pod`'s namespace that answers every TCP connection on `ports` (on the pod's
+ * address) with the pod's name and closes it, so a prober knows it reached the pod it aimed at.
+ * Resolves once every port listens (its "listening" line); `stop()` ends it by its PID. It
+ * exits by itself after 60 s, so it never outlives the demo.
+ */
+export async function startNameServer(
+  pod: { readonly name: string; readonly namespace: string; readonly ip: string },
+  ports: readonly number[],
+  signal: AbortSignal,
+): Promise<{ stop: () => Promise<void> }> {
+  const script =
+    `const net = require('net');` +
+    `Promise.all(${JSON.stringify(ports)}.map((port) => new Promise((ok, fail) => {` +
+    `const s = net.createServer((c) => { c.on('error', () => {}); c.end(${JSON.stringify(pod.name)}); });` +
+    `s.once('error', fail); s.listen(port, '${pod.ip}', ok); })))` +
+    `.then(() => console.log('listening'), (e) => { console.error(e.message); process.exit(1); });` +
+    `setTimeout(() => process.exit(2), 60000).unref();`;
+  const child = spawn('nsenter', nsenterArgs(pod.namespace, [process.execPath, '-e', script]), {
+    signal,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<string>((resolve) => {
+    child.once('close', (code, how) => resolve(how ?? `exit ${code}`));
+    child.on('error', (error) => {
+      if (child.pid === undefined) resolve(error.message);
+    });
+  });
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  let output = '';
+  const listening = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), LISTEN_TIMEOUT_MS);
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk;
+      if (output.includes('listening')) {
+        clearTimeout(timer);
+        resolve(true);
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    void exited.then(() => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+  });
+  if (signal.aborted || !listening) {
+    await stop();
+    signal.throwIfAborted();
+    throw new Error(`server in ${pod.name} did not listen: ${output.trim() || 'no output'}`);
+  }
+  return { stop };
+}
+
+/**
+ * One TCP connect from `namespace` to `ip:port`, given `timeoutMs` to be answered (no retry: a
+ * policy drop is silence, and an allowed connect in the lab answers in milliseconds).
+ */
+export async function tcpConnect(
+  namespace: string,
+  target: { readonly ip: string; readonly port: number },
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<ConnectOutcome> {
+  const script =
+    `const t = process.hrtime.bigint(); const ms = () => Number(process.hrtime.bigint() - t) / 1e6;` +
+    `const done = (r) => { console.log(JSON.stringify(r)); process.exit(0); };` +
+    `const c = require('net').connect(${target.port}, '${target.ip}');` +
+    `let reply = ''; c.setEncoding('utf8'); c.on('data', (d) => { reply += d; });` +
+    `c.on('end', () => done({ outcome: 'answered', reply, ms: ms() }));` +
+    `c.on('error', (e) => done({ outcome: 'error', error: e.code || e.message }));` +
+    `setTimeout(() => done({ outcome: 'timeout', ms: ms() }), ${timeoutMs});`;
+  const ran = await runIn(namespace, [process.execPath, '-e', script], signal);
+  try {
+    return JSON.parse(ran.stdout) as ConnectOutcome;
+  } catch {
+    return {
+      outcome: 'error',
+      error: (ran.stderr || ran.stdout).trim() || `exit ${ran.code}`,
+    };
+  }
+}
