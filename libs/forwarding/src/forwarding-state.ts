@@ -19,10 +19,10 @@ import { digestTables } from './digest';
 import { interfaceName, readIdentity } from './identity';
 import {
   PolicyCompiler,
-  peerChangeTouches,
   type CidrAtom,
+  type CompiledUnit,
+  type EncodedFunction,
   type IdentityProfile,
-  type UnitDependencies,
 } from './policy/compile';
 import {
   securityLabelsOf,
@@ -33,6 +33,7 @@ import {
   type PolicyFacts,
 } from './policy/facts';
 import { addressValue, fnv1a32, maskAddress, toPrefix } from './policy/prefix';
+import { PolicyTable } from './policy/table';
 import {
   FORWARDING_SNAPSHOT_VERSION,
   isLabels,
@@ -50,7 +51,7 @@ import {
   type ChangedKeys,
   type ForwardingTables,
   type LocalEndpointEntry,
-  type PolicyEntry,
+  type MutableTables,
   type PrefixEntry,
   type RemoteEndpointEntry,
   type RuleEntry,
@@ -78,14 +79,19 @@ import {
  *   events (EndpointCreated / EndpointLabelsUpdated `identity`; 0 when absent or invalid);
  *   policies from PolicyCreated / PolicyUpdated (readPolicySpec: v1 upcast, invalid rejected).
  *
- * Cost: O(1) per endpoint or heartbeat event; a node or segment event touches that node's or
- * segment's endpoints. Policy is compiled lazily: events mark the (direction, local identity)
+ * Cost: O(1) per event (a node or segment event too). Every table is derived lazily: an event
+ * updates the facts and marks the IPs, node names and segments whose entries it may change, and
+ * reading `tables` or `takeChanges()` derives each marked key once (a node or segment expanded
+ * to its endpoints then), so a batch or a long replay pays for the keys it ends up changing,
+ * not for every intermediate entry. Policy is compiled lazily too: events mark the (direction, local identity)
  * units they affect, and reading `tables` or `takeChanges()` compiles them, once per batch. A
- * policy change marks the local identities its old or new selector selects; a change to the
- * set of CIDR prefixes or to what an identity looks like to policy (a new or vanished identity,
- * its labels, named ports, an external endpoint's address) marks every unit; an endpoint that
- * joins an identity that already exists elsewhere marks nothing. Tables are mutated in place
- * and exposed read-only; entries are replaced, never mutated.
+ * policy change marks the local identities its old or new selector selects; a change to what
+ * an identity looks like to policy (a new or vanished identity, its labels, named ports, an
+ * external endpoint's address) marks its own units and those whose rules it can meet (a
+ * selector it matches, a CIDR peer if external, a named port it names); a change to the set of
+ * CIDR prefixes marks every unit; an endpoint that joins an identity that already exists
+ * elsewhere marks nothing. A recompiled unit writes only the peers whose function changed.
+ * Tables are mutated in place and exposed read-only; entries are replaced, never mutated.
  */
 
 /** What the fold reads of a recorded event: a RecordedEvent fits, so does a replayed one. */
@@ -127,6 +133,9 @@ interface PolicyChange {
   readonly after: PolicySpec | undefined;
 }
 
+/** The tables the fold writes: `policy` kept grouped by (direction, local, peer). */
+type FoldTables = Omit<MutableTables, 'policy'> & { readonly policy: PolicyTable };
+
 const UNIT_DIRECTIONS = [
   ['i', 'ingress'],
   ['e', 'egress'],
@@ -160,6 +169,12 @@ export class ForwardingState {
   private lastPosition = 0;
   private readonly counts = { applied: 0, duplicates: 0, ignored: 0, unknown: 0, rejected: 0 };
   private readonly revisions = new Map<string, number>();
+  /**
+   * The revisions a restored snapshot held, sorted by stream and looked up by binary search
+   * under `revisions` (which wins): a snapshot of a long history names every stream it ever
+   * saw, and a restore that built a Map of them would pay for streams no later event touches.
+   */
+  private restoredRevisions: ReadonlyArray<readonly [string, number]> = [];
   private readonly segments = new Map<string, number>();
   private readonly nodes = new Map<string, NodeRecord>();
   private readonly endpoints = new Map<string, EndpointRecord>();
@@ -167,11 +182,20 @@ export class ForwardingState {
   private readonly endpointsBySegment = new Map<string, Set<string>>();
   /** The uids of the live endpoints claiming each IP: almost always one. */
   private readonly endpointsByIp = new Map<string, string[]>();
-  private readonly mutable = emptyTables();
+  private readonly mutable: FoldTables = { ...emptyTables(), policy: new PolicyTable() };
   /** One string per node and segment name (see intern). */
   private readonly names = new Map<string, string>();
   /** Keys written or removed since the last takeChanges(), per table: the reconciler's work. */
   private changed: ChangedKeys = emptyChanges();
+  /**
+   * Derivation deferred to the next read (see derive): the IPs whose local and remote entries,
+   * and the nodes whose VTEP entry, may have changed; a node or segment event marks its name,
+   * expanded to its endpoints' IPs only when read.
+   */
+  private readonly dirtyIps = new Set<string>();
+  private readonly dirtyVteps = new Set<string>();
+  private readonly dirtyNodes = new Set<string>();
+  private readonly dirtySegments = new Set<string>();
 
   // --- policy facts and the lazy compile ---------------------------------------------------
   private readonly policies = new Map<string, PolicyFact>();
@@ -196,9 +220,10 @@ export class ForwardingState {
   private policyChanges: PolicyChange[] = [];
   private everythingDirty = false;
   private prefixesDirty = false;
-  /** The compiled rows of each unit (`i:<local>` / `e:<local>`), and what they depend on. */
-  private readonly compiled = new Map<string, Map<string, PolicyEntry>>();
-  private readonly dependencies = new Map<string, UnitDependencies>();
+  /** The compiled functions of each unit (`i:<local>` / `e:<local>`) with rows. */
+  private readonly compiled = new Map<string, CompiledUnit>();
+  /** Kept across batches: it caches what does not change (see PolicyCompiler). */
+  private readonly compiler = new PolicyCompiler(this.profiles);
   /** Every claimant of each rule id (a collision is possible): the smallest key owns it. */
   private readonly ruleClaims = new Map<number, Map<string, RuleEntry>>();
 
@@ -214,6 +239,7 @@ export class ForwardingState {
    * copy (copyTables) to keep a version.
    */
   get tables(): ForwardingTables {
+    this.derive();
     this.settle();
     return this.mutable;
   }
@@ -250,6 +276,7 @@ export class ForwardingState {
    * O(keys it touched), not O(table).
    */
   takeChanges(): ChangedKeys {
+    this.derive();
     this.settle();
     const changes = this.changed;
     this.changed = emptyChanges();
@@ -265,7 +292,7 @@ export class ForwardingState {
       this.counts[known ? 'ignored' : 'unknown']++;
       return known ? 'ignored' : 'unknown';
     }
-    const last = this.revisions.get(event.stream);
+    const last = this.revisions.get(event.stream) ?? this.restoredRevision(event.stream);
     if (last !== undefined && event.revision <= last) {
       this.counts.duplicates++;
       return 'duplicate';
@@ -294,7 +321,7 @@ export class ForwardingState {
       version: FORWARDING_SNAPSHOT_VERSION,
       node: this.node,
       position: this.lastPosition,
-      revisions: [...this.revisions].sort(byKey(([stream]) => stream)),
+      revisions: this.allRevisions(),
       segments: [...this.segments]
         .map(([segmentId, vni]) => ({ segmentId, vni }))
         .sort(byKey((s) => s.segmentId)),
@@ -332,7 +359,7 @@ export class ForwardingState {
     state.lastPosition = snapshot.position;
     const { applied, duplicates, ignored, unknown, rejected } = snapshot.stats;
     Object.assign(state.counts, { applied, duplicates, ignored, unknown, rejected });
-    for (const [stream, revision] of snapshot.revisions) state.revisions.set(stream, revision);
+    state.restoredRevisions = sortedRevisions(snapshot.revisions);
     for (const { segmentId, vni } of snapshot.segments) state.segments.set(segmentId, vni);
     for (const { name, vtepAddress, vtepMac, down } of snapshot.nodes) {
       state.nodes.set(name, { vtepAddress, vtepMac, down });
@@ -343,6 +370,31 @@ export class ForwardingState {
       state.setPolicy(policyId, { policyId, revision, spec });
     }
     return state;
+  }
+
+  private restoredRevision(stream: string): number | undefined {
+    const restored = this.restoredRevisions;
+    let low = 0;
+    let high = restored.length - 1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const name = restored[middle][0];
+      if (name === stream) return restored[middle][1];
+      if (name < stream) low = middle + 1;
+      else high = middle - 1;
+    }
+    return undefined;
+  }
+
+  /** Every stream's last folded revision, by stream name. */
+  private allRevisions(): [string, number][] {
+    let all: ReadonlyMap<string, number> = this.revisions;
+    if (this.restoredRevisions.length > 0) {
+      const merged = new Map<string, number>(this.restoredRevisions);
+      for (const [stream, revision] of this.revisions) merged.set(stream, revision);
+      all = merged;
+    }
+    return [...all].sort(([a], [b]) => compareKeys(a, b));
   }
 
   // --- endpoints -------------------------------------------------------------------------
@@ -483,6 +535,7 @@ export class ForwardingState {
       this.countCidrs(policy.spec, 1);
       this.claimRules(policy, true);
     }
+    this.compiler.setPolicy(policyId, policy);
     if (!this.everythingDirty) {
       this.policyChanges.push({ before: before?.spec, after: policy?.spec });
     }
@@ -554,6 +607,7 @@ export class ForwardingState {
       atoms.set(key, { prefix, identity });
     }
     this.cidrAtoms = atoms;
+    this.compiler.setCidrs(atoms);
     this.everythingDirty = true;
     this.prefixesDirty = true;
   }
@@ -625,24 +679,29 @@ export class ForwardingState {
       }
       this.localIdentities = now;
     }
+    // The compiler learns of every changed identity (its indexes follow), and says which units
+    // the peer can touch. A local identity that changed: its own units too (what selects it may
+    // have changed).
+    for (const { identity, before, after } of this.profileChanges) {
+      const touched = this.compiler.identityChanged(identity, before, after);
+      if (this.everythingDirty) continue;
+      for (const unit of touched) units.add(unit);
+      if (this.localIdentities.has(identity)) {
+        for (const [d] of UNIT_DIRECTIONS) units.add(`${d}:${identity}`);
+      }
+    }
     if (this.everythingDirty) {
       for (const identity of this.localIdentities) {
         for (const [d] of UNIT_DIRECTIONS) units.add(`${d}:${identity}`);
       }
       for (const unit of this.compiled.keys()) units.add(unit);
-    } else {
-      // A peer that changed: the units it could have or get rows in. A local identity that
-      // changed: its own units (what selects it may have changed).
-      for (const { identity, before, after } of this.profileChanges) {
-        if (this.localIdentities.has(identity)) {
-          for (const [d] of UNIT_DIRECTIONS) units.add(`${d}:${identity}`);
-        }
-        for (const [unit, dependencies] of this.dependencies) {
-          if (!units.has(unit) && peerChangeTouches(dependencies, before, after)) units.add(unit);
-        }
-      }
-      for (const { before, after } of this.policyChanges) {
-        for (const identity of this.localIdentities) {
+    } else if (this.policyChanges.length > 0) {
+      // Only the local identities not yet marked (the first batch marks them all).
+      const pending = [...this.localIdentities].filter((identity) =>
+        UNIT_DIRECTIONS.some(([d]) => !units.has(`${d}:${identity}`)),
+      );
+      for (const { before, after } of pending.length > 0 ? this.policyChanges : []) {
+        for (const identity of pending) {
           const labels = this.profiles.get(identity)?.labels;
           if (labels === undefined) continue;
           for (const [d, direction] of UNIT_DIRECTIONS) {
@@ -662,39 +721,73 @@ export class ForwardingState {
     if (this.prefixesDirty) this.refreshPrefixes();
   }
 
+  /** Recompiles each unit and writes the rows of the peers whose function changed. */
   private compileUnits(units: ReadonlySet<string>): void {
-    const compiler = new PolicyCompiler({
-      policies: this.policies.values(),
-      identities: this.profiles,
-      cidrs: this.cidrAtoms,
-    });
-    const table = this.mutable.policy;
     for (const unit of units) {
       const local = Number(unit.slice(2));
       const direction = unit[0] === 'i' ? 'ingress' : 'egress';
-      const compiled = this.localIdentities.has(local)
-        ? compiler.compile(direction, local)
-        : undefined;
-      const rows = compiled?.rows ?? new Map<string, PolicyEntry>();
-      if (compiled === undefined) this.dependencies.delete(unit);
-      else this.dependencies.set(unit, compiled.dependencies);
+      let after: CompiledUnit | undefined;
+      if (this.localIdentities.has(local)) after = this.compiler.compile(direction, local);
+      else this.compiler.forget(direction, local);
       const before = this.compiled.get(unit);
-      if (before !== undefined) {
-        for (const key of before.keys()) {
-          if (rows.has(key)) continue;
-          table.delete(key);
-          this.changed.policy.add(key);
+      this.writeGroup(`${unit}:*:`, after?.star, rowChanges(before?.star, after?.star));
+      if (before !== undefined && after !== undefined && before.partition === after.partition) {
+        // The same classes of peers: only a class whose function changed is written, and the
+        // rows that change are the same for each of its peers.
+        after.partition.classes.forEach(({ prefixes }, c) => {
+          const now = after.functions[c];
+          const changes = rowChanges(before.functions[c], now);
+          if (changes === undefined) return;
+          for (const prefix of prefixes) this.writeGroup(prefix, now, changes);
+        });
+      } else {
+        // New classes: peer by peer, the row changes computed once per pair of functions.
+        const old = new Map<string, EncodedFunction>();
+        before?.partition.classes.forEach(({ prefixes }, c) => {
+          const encoded = before.functions[c];
+          if (encoded !== undefined) for (const prefix of prefixes) old.set(prefix, encoded);
+        });
+        const pairs = new Map<EncodedFunction | undefined, Map<unknown, string[] | undefined>>();
+        const changesOf = (was: EncodedFunction | undefined, now: EncodedFunction | undefined) => {
+          let byNow = pairs.get(was);
+          if (byNow === undefined) pairs.set(was, (byNow = new Map()));
+          if (!byNow.has(now)) byNow.set(now, rowChanges(was, now));
+          return byNow.get(now);
+        };
+        after?.partition.classes.forEach(({ prefixes }, c) => {
+          const encoded = after.functions[c];
+          if (encoded === undefined) return;
+          for (const prefix of prefixes) {
+            const was = old.get(prefix);
+            old.delete(prefix);
+            this.writeGroup(prefix, encoded, changesOf(was, encoded));
+          }
+        });
+        for (const [prefix, encoded] of old) {
+          this.writeGroup(prefix, undefined, changesOf(encoded, undefined));
         }
       }
-      for (const [key, entry] of rows) {
-        const old = before?.get(key);
-        if (old !== undefined && sameEntry(old, entry)) continue;
-        table.set(key, entry);
-        this.changed.policy.add(key);
+      if (
+        after === undefined ||
+        (after.star === undefined && after.partition.classes.length === 0)
+      ) {
+        this.compiled.delete(unit);
+      } else {
+        this.compiled.set(unit, after);
       }
-      if (rows.size === 0) this.compiled.delete(unit);
-      else this.compiled.set(unit, rows);
     }
+  }
+
+  /** One (unit, peer) group `prefix` gets the rows of `after`; `changes` lists the suffixes. */
+  private writeGroup(
+    prefix: string,
+    after: EncodedFunction | undefined,
+    changes: readonly string[] | undefined,
+  ): void {
+    if (changes === undefined) return;
+    this.mutable.policy.setGroup(prefix, after?.rows);
+    const changed = this.changed.policy;
+    for (const suffix of changes) changed.add(prefix + suffix);
   }
 
   /** CIDR atoms, and external endpoints of known identity that own their address (/32). */
@@ -728,13 +821,13 @@ export class ForwardingState {
     if (node === undefined) this.nodes.delete(name);
     else this.nodes.set(name, node);
     this.refreshVtep(name);
-    this.refreshAll(this.endpointsByNode.get(name));
+    this.dirtyNodes.add(name);
   }
 
   private setSegment(segmentId: string, vni: number | undefined): void {
     if (vni === undefined) this.segments.delete(segmentId);
     else this.segments.set(segmentId, vni);
-    this.refreshAll(this.endpointsBySegment.get(segmentId));
+    this.dirtySegments.add(segmentId);
   }
 
   // --- derivation ------------------------------------------------------------------------
@@ -744,24 +837,48 @@ export class ForwardingState {
     return node === undefined || node.down ? undefined : node;
   }
 
+  /** The VTEP entry of node `name` may have changed: derived when the tables are read. */
   private refreshVtep(name: string): void {
-    if (name === this.node) return;
+    if (name !== this.node) this.dirtyVteps.add(name);
+  }
+
+  /** The entries for `ip` may have changed: derived when the tables are read. */
+  private refreshIp(ip: string): void {
+    const claimants = this.endpointsByIp.get(ip);
+    if (claimants !== undefined && claimants.length > 1) this.prefixesDirty = true;
+    this.dirtyIps.add(ip);
+  }
+
+  /**
+   * Derives what the events since the last read marked: once per dirty key, however many
+   * events touched it (a pod created and deleted in one batch costs no entry at all).
+   */
+  private derive(): void {
+    for (const name of this.dirtyNodes) this.markEndpoints(this.endpointsByNode.get(name));
+    this.dirtyNodes.clear();
+    for (const id of this.dirtySegments) this.markEndpoints(this.endpointsBySegment.get(id));
+    this.dirtySegments.clear();
+    for (const name of this.dirtyVteps) this.deriveVtep(name);
+    this.dirtyVteps.clear();
+    for (const ip of this.dirtyIps) this.deriveIp(ip);
+    this.dirtyIps.clear();
+  }
+
+  private markEndpoints(uids: ReadonlySet<string> | undefined): void {
+    if (uids === undefined) return;
+    for (const uid of uids) this.dirtyIps.add(this.endpoints.get(uid)!.ip);
+  }
+
+  private deriveVtep(name: string): void {
     const node = this.liveNode(name);
     if (node === undefined) this.mutable.vteps.delete(name);
     else this.mutable.vteps.set(name, { address: node.vtepAddress, mac: node.vtepMac });
     this.changed.vteps.add(name);
   }
 
-  private refreshAll(uids: ReadonlySet<string> | undefined): void {
-    if (uids === undefined) return;
-    for (const uid of uids) this.refreshIp(this.endpoints.get(uid)!.ip);
-  }
-
   /** Recomputes the local and remote entries for `ip` from its owner's current facts. */
-  private refreshIp(ip: string): void {
+  private deriveIp(ip: string): void {
     const owner = this.ownerOf(ip);
-    const claimants = this.endpointsByIp.get(ip);
-    if (claimants !== undefined && claimants.length > 1) this.prefixesDirty = true;
     let local: LocalEndpointEntry | undefined;
     let remote: RemoteEndpointEntry | undefined;
     if (owner !== undefined) {
@@ -884,6 +1001,21 @@ export class ForwardingState {
   );
 }
 
+/**
+ * A copy of a snapshot's revisions sorted by stream, one per stream (the last listed wins, as
+ * a Map would have it). A snapshot this version wrote is already so: one pass checks it.
+ */
+function sortedRevisions(
+  revisions: ReadonlyArray<readonly [string, number]>,
+): ReadonlyArray<readonly [string, number]> {
+  let sorted = true;
+  for (let i = 1; i < revisions.length && sorted; i++) {
+    sorted = revisions[i - 1][0] < revisions[i][0];
+  }
+  if (sorted) return revisions.slice();
+  return [...new Map(revisions)].sort(([a], [b]) => compareKeys(a, b));
+}
+
 function smallestKey(keys: Iterable<string>): string {
   let best: string | undefined;
   for (const key of keys) if (best === undefined || key < best) best = key;
@@ -909,6 +1041,28 @@ function removeFrom<K>(index: Map<K, Set<string>>, key: K, uid: string): void {
   if (set === undefined) return;
   set.delete(uid);
   if (set.size === 0) index.delete(key);
+}
+
+/**
+ * The row suffixes whose entries differ between two functions (either absent: no rows), or
+ * undefined when the functions are equal.
+ */
+function rowChanges(
+  before: EncodedFunction | undefined,
+  after: EncodedFunction | undefined,
+): string[] | undefined {
+  if (before === after || (before !== undefined && before.key === after?.key)) return undefined;
+  const changes: string[] = [];
+  if (before !== undefined) {
+    for (const suffix of before.rows.keys()) if (!after?.rows.has(suffix)) changes.push(suffix);
+  }
+  if (after !== undefined) {
+    for (const [suffix, entry] of after.rows) {
+      const old = before?.rows.get(suffix);
+      if (old === undefined || !sameEntry(old, entry)) changes.push(suffix);
+    }
+  }
+  return changes;
 }
 
 function setOrDelete<Entry>(table: Map<string, Entry>, key: string, entry: Entry | undefined) {

@@ -9,7 +9,7 @@ export * from './forwarding-state';
 export * from './tables';
 export * from './diff';
 export * from './snapshot';
-export { canonicalJson, digestTables } from './digest';
+export { canonicalJson, digestTables, writeCanonicalTables } from './digest';
 export * from './identity';
 export * from './policy';
 // The evaluator's own shapes win over any copy elsewhere in the library.

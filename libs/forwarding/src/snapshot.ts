@@ -87,13 +87,17 @@ export function parseSnapshot(value: unknown): ForwardingSnapshot {
   }
   text(s.node, 'node');
   count(s.position, 'position');
-  list(s.revisions, 'revisions').forEach((pair, i) => {
+  // The per-item checks name the item only when one fails: a snapshot of a long history lists
+  // tens of thousands of streams, and a message built for each would cost more than the check.
+  const revisions = list(s.revisions, 'revisions');
+  for (let i = 0; i < revisions.length; i++) {
+    const pair = revisions[i];
     if (!Array.isArray(pair) || pair.length !== 2) {
       throw new InvalidSnapshot(`revisions[${i}] must be [stream, revision]`);
     }
-    text(pair[0], `revisions[${i}] stream`);
-    count(pair[1], `revisions[${i}] revision`);
-  });
+    if (!isText(pair[0])) text(pair[0], `revisions[${i}] stream`);
+    if (!isCount(pair[1])) count(pair[1], `revisions[${i}] revision`);
+  }
   list(s.segments, 'segments').forEach((item, i) => {
     const segment = record(item, `segments[${i}]`);
     text(segment.segmentId, `segments[${i}].segmentId`);
@@ -106,27 +110,18 @@ export function parseSnapshot(value: unknown): ForwardingSnapshot {
     if (typeof node.down !== 'boolean')
       throw new InvalidSnapshot(`nodes[${i}].down must be a boolean`);
   });
-  list(s.endpoints, 'endpoints').forEach((item, i) => {
-    const endpoint = record(item, `endpoints[${i}]`);
-    for (const field of ['uid', 'segmentId', 'node', 'ip', 'mac']) {
-      text(endpoint[field], `endpoints[${i}].${field}`);
+  const endpoints = list(s.endpoints, 'endpoints');
+  for (let i = 0; i < endpoints.length; i++) {
+    const endpoint = endpoints[i];
+    if (!isRecord(endpoint)) record(endpoint, `endpoints[${i}]`);
+    const { uid, segmentId, node, ip, mac } = endpoint as Record<string, unknown>;
+    if (!isText(uid) || !isText(segmentId) || !isText(node) || !isText(ip) || !isText(mac)) {
+      for (const field of ['uid', 'segmentId', 'node', 'ip', 'mac']) {
+        text((endpoint as Record<string, unknown>)[field], `endpoints[${i}].${field}`);
+      }
     }
-    if (!isLabels(endpoint.labels)) {
-      throw new InvalidSnapshot(`endpoints[${i}].labels must map strings to strings`);
-    }
-    if (endpoint.kind !== 'pod' && endpoint.kind !== 'external') {
-      throw new InvalidSnapshot(`endpoints[${i}].kind must be pod or external`);
-    }
-    count(endpoint.identity, `endpoints[${i}].identity`);
-    if ((endpoint.identity as number) > 0xffff) {
-      throw new InvalidSnapshot(`endpoints[${i}].identity must be at most 65535`);
-    }
-    if (parseNamedPorts(endpoint.namedPorts) === undefined) {
-      throw new InvalidSnapshot(
-        `endpoints[${i}].namedPorts must be a list of {name, protocol, port}`,
-      );
-    }
-  });
+    checkEndpoint(endpoint as Record<string, unknown>, i);
+  }
   const policies = list(s.policies, 'policies').map((item, i) => {
     const policy = record(item, `policies[${i}]`);
     text(policy.policyId, `policies[${i}].policyId`);
@@ -165,16 +160,51 @@ export function parseNamedPorts(value: unknown): NamedPortFact[] | undefined {
 }
 
 export function isLabels(value: unknown): value is Labels {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    !Array.isArray(value) &&
-    Object.values(value).every((labelValue) => typeof labelValue === 'string')
-  );
+  if (!isRecord(value)) return false;
+  // Own enumerable keys, as Object.values would list them, without allocating the list: the
+  // fold checks the labels of every endpoint event.
+  for (const key in value) {
+    if (Object.prototype.hasOwnProperty.call(value, key) && typeof value[key] !== 'string') {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** The rest of an endpoint's checks: labels, kind, identity and named ports. */
+function checkEndpoint(endpoint: Record<string, unknown>, i: number): void {
+  if (!isLabels(endpoint.labels)) {
+    throw new InvalidSnapshot(`endpoints[${i}].labels must map strings to strings`);
+  }
+  if (endpoint.kind !== 'pod' && endpoint.kind !== 'external') {
+    throw new InvalidSnapshot(`endpoints[${i}].kind must be pod or external`);
+  }
+  if (!isCount(endpoint.identity)) count(endpoint.identity, `endpoints[${i}].identity`);
+  if ((endpoint.identity as number) > 0xffff) {
+    throw new InvalidSnapshot(`endpoints[${i}].identity must be at most 65535`);
+  }
+  const ports = endpoint.namedPorts;
+  if ((!Array.isArray(ports) || ports.length > 0) && parseNamedPorts(ports) === undefined) {
+    throw new InvalidSnapshot(
+      `endpoints[${i}].namedPorts must be a list of {name, protocol, port}`,
+    );
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isText(value: unknown): value is string {
+  return typeof value === 'string';
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
 function record(value: unknown, what: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+  if (!isRecord(value)) {
     throw new InvalidSnapshot(`${what} must be an object`);
   }
   return value as Record<string, unknown>;
@@ -186,11 +216,11 @@ function list(value: unknown, what: string): unknown[] {
 }
 
 function text(value: unknown, what: string): void {
-  if (typeof value !== 'string') throw new InvalidSnapshot(`${what} must be a string`);
+  if (!isText(value)) throw new InvalidSnapshot(`${what} must be a string`);
 }
 
 function count(value: unknown, what: string): void {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+  if (!isCount(value)) {
     throw new InvalidSnapshot(`${what} must be a non-negative integer`);
   }
 }

@@ -4,7 +4,6 @@ import {
   type LabelSelector,
   type Labels,
   type PolicyDirection,
-  type PolicyPeer,
   type RuleAction,
 } from '@strata/domain';
 import type { PolicyEntry } from '../tables';
@@ -12,19 +11,27 @@ import { PROTOCOL_NUMBERS, selectorMatches, type PolicyFact } from './facts';
 import { portBlocks, prefixContainsAddress, prefixCovers, toPrefix, type Prefix } from './prefix';
 
 /**
- * The compiler: for one local identity and one direction, the verdict function over (peer
- * identity, protocol, port), encoded as the rows of the `policy` table (docs/policy.md,
+ * The compiler: for one local identity and one direction (a *unit*), the verdict function over
+ * (peer identity, protocol, port), encoded as the rows of the `policy` table (docs/policy.md,
  * "Forwarding tables"). It decides like the reference evaluator (./evaluate.ts) but over
  * intervals and identity classes instead of single packets:
  *
  * - rules are sorted by (tier, priority, deny < allow < pass, policy id, index), so the first
  *   matching rule of a tier is the one the evaluator picks;
  * - peers are grouped by the set of peer-specific rules that match them (plus, for egress, the
- *   named ports they resolve); a group whose function equals the any-peer function gets no rows
- *   and falls to the `*` peer;
+ *   named ports they resolve): one walk over each rule's peers refines the classes, and each
+ *   class's function is encoded once; a class whose function equals the any-peer function gets
+ *   no rows and falls to the `*` peer;
  * - a function is a `*` protocol row (rules without ports: every other protocol, ICMP
  *   included), a row per protocol whose most common verdict differs, and aligned port blocks for
  *   the intervals that differ from their protocol's row.
+ *
+ * The compiler lives as long as the forwarding state and is told of every policy, identity and
+ * CIDR change, so what does not change is not recomputed: each policy's rules are built once,
+ * each selector's members are found once through a label index (and forgotten only when an
+ * identity it may match changes), and the policies that can select an identity are found
+ * through an index of their selectors. It also knows which units each selector, CIDR peer and
+ * named port feeds, so a peer's change recompiles only the units it can touch.
  *
  * The table is keyed by identity, so it sees an identity as one endpoint does: the endpoint
  * with the smallest uid stands for it (its security labels; for an external endpoint, the
@@ -46,52 +53,48 @@ export interface IdentityProfile {
   readonly namedPorts: ReadonlyMap<string, readonly number[]>;
 }
 
-/**
- * What a unit's rows depend on besides the policies selecting its local identity: a peer
- * identity can have rows of its own only if one of these selectors matches it, or it is an
- * external endpoint and the unit has CIDR peers, or (egress) it names one of these ports.
- * Any other peer falls to the `*` rows, so a change to it cannot change the unit.
- */
-export interface UnitDependencies {
-  readonly selectors: LabelSelector[];
-  cidrs: boolean;
-  /** `<protocol>/<name>` of the named ports the unit's egress rules use. */
-  names: ReadonlySet<string>;
-}
-
-export interface CompiledUnit {
-  readonly rows: Map<string, PolicyEntry>;
-  readonly dependencies: UnitDependencies;
-}
-
-/** Whether a change from `before` to `after` (either absent) of a peer can touch the unit. */
-export function peerChangeTouches(
-  dependencies: UnitDependencies,
-  before: IdentityProfile | undefined,
-  after: IdentityProfile | undefined,
-): boolean {
-  for (const profile of [before, after]) {
-    if (profile === undefined) continue;
-    if (dependencies.cidrs && profile.kind === 'external') return true;
-    for (const name of dependencies.names) if (profile.namedPorts.has(name)) return true;
-    for (const selector of dependencies.selectors) {
-      if (selectorMatches(selector, profile.labels)) return true;
-    }
-  }
-  return false;
-}
-
 export interface CidrAtom {
   readonly prefix: Prefix;
   readonly identity: number;
 }
 
-export interface CompileInput {
-  readonly policies: Iterable<PolicyFact>;
-  /** Every identity an endpoint holds (0 excluded). */
-  readonly identities: ReadonlyMap<number, IdentityProfile>;
-  /** Every distinct prefix of a CIDR peer (`cidr` or `except`), by key. */
-  readonly cidrs: ReadonlyMap<string, CidrAtom>;
+/** One verdict function encoded as rows: suffix (`*`, `<proto>`, `<proto>:<port>/<bits>`) -> entry. */
+export interface EncodedFunction {
+  readonly rows: ReadonlyMap<string, PolicyEntry>;
+  /** Equal keys, equal functions. */
+  readonly key: string;
+}
+
+/**
+ * The peers of a unit with (possibly) rows of their own, in classes: the peers of a class meet
+ * the same peer-specific rules (and, for egress, resolve the named ports used alike), so they
+ * share one function. A recompile that finds the same classes returns the same object.
+ */
+export interface Partition {
+  readonly classes: readonly PeerClass[];
+}
+
+export interface PeerClass {
+  readonly peers: readonly number[];
+  /** The group prefix of each peer's rows, `<dir>:<local>:<peer>:` (built once per class). */
+  readonly prefixes: readonly string[];
+}
+
+/**
+ * A compiled unit: the `*` peer's function (undefined when it allows everything: no rows) and
+ * per class of its partition the function its peers share (undefined when it equals the `*`
+ * peer's: they have no rows). A peer's rows are its function's rows under
+ * `<dir>:<local>:<peer>:`.
+ */
+export interface CompiledUnit {
+  readonly star: EncodedFunction | undefined;
+  readonly partition: Partition;
+  readonly functions: readonly (EncodedFunction | undefined)[];
+}
+
+/** `i:<local>` or `e:<local>`. */
+export function unitKey(direction: PolicyDirection, local: number): string {
+  return `${direction === 'ingress' ? 'i' : 'e'}:${local}`;
 }
 
 const TIER_INDEX = new Map(POLICY_TIERS.map((tier, i) => [tier, i]));
@@ -105,6 +108,15 @@ type PortSpec =
   | { readonly proto: number; readonly lo: number; readonly hi: number }
   | { readonly proto: number; readonly name: string };
 
+type PeerRef =
+  | { readonly kind: 'selector'; readonly key: string; readonly selector: LabelSelector }
+  | {
+      readonly kind: 'cidr';
+      readonly key: string;
+      readonly cidr: Prefix | undefined;
+      readonly except: readonly Prefix[];
+    };
+
 interface Rule {
   readonly tier: number;
   readonly priority: number;
@@ -114,14 +126,79 @@ interface Rule {
   readonly staged: boolean;
   readonly action: RuleAction;
   readonly id: number;
-  /** Peers matched, or null for any peer. */
-  readonly peers: ReadonlySet<number> | null;
+  /** Peers, or null for any peer. */
+  readonly peers: readonly PeerRef[] | null;
   /** Ports, or null for every port of every protocol. */
   readonly ports: readonly PortSpec[] | null;
 }
 
+/** A policy's rules, built once per version of the policy. */
+interface PolicyRules {
+  readonly tier: number;
+  readonly ingress: readonly Rule[];
+  readonly egress: readonly Rule[];
+}
+
 /** Resolved ports of one rule for one receiver: null = any protocol and port. */
 type Ranges = readonly { proto: number; lo: number; hi: number }[] | null;
+
+/** What a unit's rows depend on besides the policies selecting its local identity. */
+interface UnitDependencies {
+  /** Keys of the selectors of its rules' peers. */
+  readonly selectors: Set<string>;
+  /** It has CIDR peers (so external endpoints can have rows). */
+  cidrs: boolean;
+  /** `<protocol>/<name>` of the named ports its egress rules use (resolved against the peer). */
+  names: ReadonlySet<string>;
+}
+
+interface SelectorEntry {
+  readonly selector: LabelSelector;
+  /** The identities it matches; undefined until needed again after a change. */
+  members: readonly number[] | undefined;
+  /** The units whose rules have it as a peer. */
+  readonly users: Set<string>;
+}
+
+/** The rules of a unit that name one peer (a selector or CIDR block), by the peer's key. */
+interface PeerGroup {
+  readonly peer: PeerRef;
+  /** Indices into the unit's sorted rules, ascending. */
+  readonly rules: number[];
+}
+
+/**
+ * A class of peers while the partition is built: the peer groups (indices, ascending) that
+ * match them. Classes form a trie on those lists, so refining a peer's class by one more group
+ * is one map lookup.
+ */
+interface TrieClass {
+  readonly groups: readonly number[];
+  readonly next: Map<number, TrieClass>;
+  /** The final classes under it, by the named ports its peers resolve (egress). */
+  readonly byNames: Map<string, BuiltClass>;
+}
+
+interface BuiltClass extends PeerClass {
+  readonly groups: readonly number[];
+  /** `<name>=<ports>;...` of the named ports used, as its peers resolve them ('' for none). */
+  readonly namedPart: string;
+  /** Whose named ports its peers' egress rules resolve against. */
+  readonly receiver: ReadonlyMap<string, readonly number[]> | undefined;
+  readonly peers: number[];
+  readonly prefixes: string[];
+}
+
+interface BuiltPartition extends Partition {
+  readonly classes: readonly BuiltClass[];
+}
+
+/** A unit's partition and what it was built from: reused while they are the same. */
+interface PartitionCache {
+  readonly signature: string;
+  readonly members: readonly (readonly number[])[];
+  readonly partition: BuiltPartition;
+}
 
 const ALLOW_ALL: PolicyEntry = Object.freeze({
   verdict: 'allow',
@@ -130,190 +207,395 @@ const ALLOW_ALL: PolicyEntry = Object.freeze({
   stagedRule: 0,
 });
 
+const NO_NAMES: ReadonlySet<string> = new Set();
+const EMPTY_UNIT: CompiledUnit = Object.freeze({
+  star: undefined,
+  partition: Object.freeze({ classes: [] }),
+  functions: [],
+});
+
 export class PolicyCompiler {
-  private readonly policies: readonly PolicyFact[];
-  private readonly identities: ReadonlyMap<number, IdentityProfile>;
-  private readonly cidrs: readonly CidrAtom[];
-  private labelIndex: Map<string, Map<string, number[]>> | undefined;
-  private readonly selectorSets = new Map<string, readonly number[]>();
+  /** The policies by id and their rules (built when a unit first needs them). */
+  private readonly facts = new Map<string, PolicyFact>();
+  private readonly rules = new Map<string, PolicyRules>();
+  /** Policies by their selector: the candidates to select an identity. */
+  private readonly policyIndex = new SelectorIndex<string>();
+  /** Identities by label: key -> value -> identities. */
+  private readonly labelIndex = new Map<string, Map<string, Set<number>>>();
+  /** Identities by named port (`<protocol>/<name>`). */
+  private readonly namedHolders = new Map<string, Set<number>>();
+  /** Selectors in use by some unit, by key, and an index of them to find those a peer meets. */
+  private readonly selectors = new Map<string, SelectorEntry>();
+  private readonly selectorIndex = new SelectorIndex<string>();
+  private cidrAtoms: readonly CidrAtom[] = [];
   private readonly cidrSets = new Map<string, readonly number[]>();
+  private readonly cidrUnits = new Set<string>();
+  private readonly nameUsers = new Map<string, Set<string>>();
+  private readonly units = new Map<string, UnitDependencies>();
+  private readonly partitions = new Map<string, PartitionCache>();
   private readonly entries = new Map<string, PolicyEntry>();
 
-  constructor(input: CompileInput) {
-    this.policies = [...input.policies];
-    this.identities = input.identities;
-    this.cidrs = [...input.cidrs.values()];
+  /** `identities`: every identity an endpoint holds (0 excluded), kept by the caller. */
+  constructor(private readonly identities: ReadonlyMap<number, IdentityProfile>) {}
+
+  /** A policy was created, replaced or (undefined) deleted. */
+  setPolicy(policyId: string, fact: PolicyFact | undefined): void {
+    this.rules.delete(policyId);
+    if (this.facts.has(policyId)) this.policyIndex.remove(policyId);
+    if (fact === undefined) {
+      this.facts.delete(policyId);
+      return;
+    }
+    this.facts.set(policyId, fact);
+    this.policyIndex.add(policyId, fact.spec.selector);
+  }
+
+  /** The CIDR atoms changed (every distinct prefix of a CIDR peer, by key). */
+  setCidrs(atoms: ReadonlyMap<string, CidrAtom>): void {
+    this.cidrAtoms = [...atoms.values()];
+    this.cidrSets.clear();
   }
 
   /**
-   * The rows of (direction, local identity), keyed as in the `policy` table, and what of a peer
-   * they depend on (see UnitDependencies).
+   * What identity `identity` looks like changed from `before` to `after` (either absent; the
+   * caller's map already holds `after`). Returns the units whose rows the peer may touch: those
+   * with a selector it matched or matches, with CIDR peers if it is external, or with egress
+   * rules naming one of its ports. (Its own units, if it is local, are the caller's to add.)
    */
-  compile(direction: PolicyDirection, local: number): CompiledUnit {
-    const rows = new Map<string, PolicyEntry>();
-    const dependencies: UnitDependencies = { selectors: [], cidrs: false, names: new Set() };
-    const profile = this.identities.get(local);
-    if (profile === undefined) return { rows, dependencies };
-    const rules = this.rulesFor(direction, profile);
-    dependencies.selectors.push(...rules.selectors.values());
-    dependencies.cidrs = rules.cidrs;
-    if (rules.rules.length === 0 && !rules.isolate.staged) return { rows, dependencies };
-    const ingressReceiver = direction === 'ingress' ? profile.namedPorts : undefined;
-    const any: number[] = [];
-    const bySignature = new Map<number, number[]>();
-    rules.rules.forEach((rule, i) => {
-      if (rule.peers === null) {
-        any.push(i);
-        return;
+  identityChanged(
+    identity: number,
+    before: IdentityProfile | undefined,
+    after: IdentityProfile | undefined,
+  ): Set<string> {
+    const touched = new Set<string>();
+    if (before !== undefined) {
+      for (const key of Object.keys(before.labels)) {
+        const values = this.labelIndex.get(key);
+        const set = values?.get(before.labels[key]);
+        if (set === undefined) continue;
+        set.delete(identity);
+        if (set.size === 0) values!.delete(before.labels[key]);
+        if (values!.size === 0) this.labelIndex.delete(key);
       }
-      for (const peer of rule.peers) {
-        const list = bySignature.get(peer);
-        if (list === undefined) bySignature.set(peer, [i]);
-        else list.push(i);
+      for (const name of before.namedPorts.keys()) {
+        const set = this.namedHolders.get(name);
+        set?.delete(identity);
+        if (set?.size === 0) this.namedHolders.delete(name);
       }
-    });
-    // Egress named ports resolve against the peer: peers with the names used differ too.
-    const names = direction === 'egress' ? namesUsed(rules.rules) : new Set<string>();
-    dependencies.names = names;
-    if (names.size > 0) {
-      for (const [identity, peer] of this.identities) {
-        for (const name of names) {
-          if (peer.namedPorts.has(name)) {
-            if (!bySignature.has(identity)) bySignature.set(identity, []);
-            break;
-          }
+    }
+    if (after !== undefined) {
+      for (const key of Object.keys(after.labels)) {
+        let values = this.labelIndex.get(key);
+        if (values === undefined) this.labelIndex.set(key, (values = new Map()));
+        const set = values.get(after.labels[key]);
+        if (set === undefined) values.set(after.labels[key], new Set([identity]));
+        else set.add(identity);
+      }
+      for (const name of after.namedPorts.keys()) {
+        const set = this.namedHolders.get(name);
+        if (set === undefined) this.namedHolders.set(name, new Set([identity]));
+        else set.add(identity);
+      }
+    }
+    for (const profile of [before, after]) {
+      if (profile === undefined) continue;
+      this.selectorIndex.forEachCandidate(profile.labels, (key) => {
+        const entry = this.selectors.get(key)!;
+        if (!selectorMatches(entry.selector, profile.labels)) return;
+        entry.members = undefined;
+        for (const unit of entry.users) touched.add(unit);
+      });
+      if (profile.kind === 'external') {
+        this.cidrSets.clear();
+        for (const unit of this.cidrUnits) touched.add(unit);
+      }
+      // The classes of a unit with egress named ports depend on the ports its peers name.
+      for (const name of profile.namedPorts.keys()) {
+        for (const unit of this.nameUsers.get(name) ?? []) {
+          touched.add(unit);
+          this.partitions.delete(unit);
         }
       }
     }
-    const prefix = `${direction === 'ingress' ? 'i' : 'e'}:${local}:`;
-    const functions = new Map<string, EncodedFunction>();
-    const fn = (
-      indices: readonly number[],
-      receiver: ReadonlyMap<string, readonly number[]> | undefined,
-      key: string,
-    ) => {
-      let encoded = functions.get(key);
-      if (encoded === undefined) {
-        encoded = this.encode(rules.rules, indices, receiver, rules.isolate);
-        functions.set(key, encoded);
-      }
-      return encoded;
-    };
-    const star = fn(any, ingressReceiver, '');
-    if (!(star.rows.length === 1 && star.rows[0][1] === ALLOW_ALL)) {
-      for (const [suffix, entry] of star.rows) rows.set(`${prefix}*:${suffix}`, entry);
-    }
-    for (const [peer, specific] of bySignature) {
-      const receiver =
-        direction === 'ingress' ? ingressReceiver : this.identities.get(peer)?.namedPorts;
-      const named = names.size > 0 && receiver !== undefined ? namedKey(receiver, names) : '';
-      if (specific.length === 0 && named === '') continue;
-      const indices = specific.length === 0 ? any : mergeSorted(any, specific);
-      const encoded = fn(indices, receiver, `${specific.join(',')}|${named}`);
-      if (encoded.key === star.key) continue;
-      for (const [suffix, entry] of encoded.rows) rows.set(`${prefix}${peer}:${suffix}`, entry);
-    }
-    return { rows, dependencies };
+    return touched;
   }
 
-  private rulesFor(direction: PolicyDirection, profile: IdentityProfile) {
+  /**
+   * The function of (direction, local identity) as rows (see CompiledUnit). Remembers what the
+   * unit depends on, for identityChanged.
+   */
+  compile(direction: PolicyDirection, local: number): CompiledUnit {
+    const dependencies: UnitDependencies = { selectors: new Set(), cidrs: false, names: NO_NAMES };
+    const profile = this.identities.get(local);
+    const compiled =
+      profile === undefined ? EMPTY_UNIT : this.compileFor(direction, profile, dependencies);
+    this.track(unitKey(direction, local), dependencies);
+    return compiled;
+  }
+
+  /** The unit is no longer compiled: forget what it depended on. */
+  forget(direction: PolicyDirection, local: number): void {
+    this.track(unitKey(direction, local), undefined);
+  }
+
+  private compileFor(
+    direction: PolicyDirection,
+    profile: IdentityProfile,
+    dependencies: UnitDependencies,
+  ): CompiledUnit {
     const rules: Rule[] = [];
     const isolate = { enforced: false, staged: false };
-    const selectors = new Map<string, LabelSelector>();
-    let cidrs = false;
-    for (const policy of this.policies) {
-      const { spec } = policy;
-      if (!spec.directions.includes(direction)) continue;
-      if (!selectorMatches(spec.selector, profile.labels)) continue;
-      const tier = TIER_INDEX.get(spec.tier)!;
-      if (tier === APPLICATION) {
+    this.policyIndex.forEachCandidate(profile.labels, (policyId) => {
+      const { spec } = this.facts.get(policyId)!;
+      if (!spec.directions.includes(direction)) return;
+      if (!selectorMatches(spec.selector, profile.labels)) return;
+      const policy = this.policyRules(policyId);
+      if (policy.tier === APPLICATION) {
         isolate.staged = true;
         if (!spec.staged) isolate.enforced = true;
       }
-      spec[direction].forEach((rule, index) => {
-        for (const peer of rule.peers) {
-          if ('selector' in peer) selectors.set(JSON.stringify(peer.selector), peer.selector);
-          else cidrs = true;
-        }
-        rules.push({
-          tier,
-          priority: spec.priority,
-          strict: STRICTNESS[rule.action],
-          policyId: policy.policyId,
-          index,
-          staged: spec.staged,
-          action: rule.action,
-          id: policyRuleId(policy.policyId, direction, index),
-          peers: rule.peers.length === 0 ? null : this.peerSet(rule.peers),
-          ports:
-            rule.ports.length === 0
-              ? null
-              : rule.ports.map((port) =>
-                  'name' in port
-                    ? {
-                        proto: PROTOCOL_NUMBERS[port.protocol],
-                        name: `${port.protocol}/${port.name}`,
-                      }
-                    : { proto: PROTOCOL_NUMBERS[port.protocol], lo: port.port, hi: port.endPort },
-                ),
-        });
-      });
-    }
-    rules.sort(
-      (a, b) =>
-        a.tier - b.tier ||
-        a.priority - b.priority ||
-        a.strict - b.strict ||
-        (a.policyId < b.policyId ? -1 : a.policyId > b.policyId ? 1 : 0) ||
-        a.index - b.index,
-    );
-    return { rules, isolate, selectors, cidrs };
-  }
+      for (const rule of policy[direction]) rules.push(rule);
+    });
+    if (rules.length === 0 && !isolate.staged) return EMPTY_UNIT;
+    rules.sort(compareRules);
+    const names = direction === 'egress' ? namesUsed(rules) : NO_NAMES;
+    dependencies.names = names;
 
-  private peerSet(peers: readonly PolicyPeer[]): ReadonlySet<number> {
-    const set = new Set<number>();
-    for (const peer of peers) {
-      const members = 'selector' in peer ? this.selectorSet(peer.selector) : this.cidrSet(peer);
-      for (const identity of members) set.add(identity);
-    }
-    return set;
-  }
-
-  /** The identities whose security labels `selector` matches, through a label index. */
-  private selectorSet(selector: LabelSelector): readonly number[] {
-    const key = JSON.stringify(selector);
-    const known = this.selectorSets.get(key);
-    if (known !== undefined) return known;
-    const index = (this.labelIndex ??= this.buildLabelIndex());
-    let candidates: readonly number[] | undefined;
-    const consider = (list: readonly number[]) => {
-      if (candidates === undefined || list.length < candidates.length) candidates = list;
-    };
-    for (const [k, v] of Object.entries(selector.matchLabels)) consider(index.get(k)?.get(v) ?? []);
-    for (const { key: k, operator, values } of selector.matchExpressions) {
-      if (operator === 'In') consider(values.flatMap((v) => index.get(k)?.get(v) ?? []));
-      if (operator === 'Exists') consider([...(index.get(k)?.values() ?? [])].flat());
-    }
-    const pool = candidates ?? [...this.identities.keys()];
-    const members = pool.filter((identity) =>
-      selectorMatches(selector, this.identities.get(identity)!.labels),
-    );
-    this.selectorSets.set(key, members);
-    return members;
-  }
-
-  private buildLabelIndex(): Map<string, Map<string, number[]>> {
-    const index = new Map<string, Map<string, number[]>>();
-    for (const [identity, { labels }] of this.identities) {
-      for (const key of Object.keys(labels)) {
-        let values = index.get(key);
-        if (values === undefined) index.set(key, (values = new Map()));
-        const list = values.get(labels[key]);
-        if (list === undefined) values.set(labels[key], [identity]);
-        else list.push(identity);
+    // The peers the rules name, each once with the rules naming it; then classes of peer
+    // identities by the groups that match them, refined group by group: each selector's
+    // members are walked once however many rules name it.
+    const any: number[] = [];
+    const byKey = new Map<string, PeerGroup>();
+    for (let i = 0; i < rules.length; i++) {
+      const peers = rules[i].peers;
+      if (peers === null) {
+        any.push(i);
+        continue;
+      }
+      for (const peer of peers) {
+        const group = byKey.get(peer.key);
+        if (group === undefined) byKey.set(peer.key, { peer, rules: [i] });
+        else if (group.rules[group.rules.length - 1] !== i) group.rules.push(i);
       }
     }
-    return index;
+    const groups = [...byKey.values()];
+    for (const { peer } of groups) {
+      if (peer.kind === 'selector') dependencies.selectors.add(peer.key);
+      else dependencies.cidrs = true;
+    }
+    const partition = this.partition(unitKey(direction, profile.identity), groups, names);
+
+    const ingressReceiver = direction === 'ingress' ? profile.namedPorts : undefined;
+    const star = this.encode(rules, any, ingressReceiver, isolate);
+    // Functions by (rules that apply, named ports resolved): classes with equal ones share it.
+    const functions = new Map<string, EncodedFunction>();
+    const perClass = partition.classes.map(({ groups: matched, namedPart, receiver }) => {
+      let specific: number[] = [];
+      for (const g of matched) specific = mergeSorted(specific, groups[g].rules);
+      const key = `${specific.join(',')}|${namedPart}`;
+      let encoded = functions.get(key);
+      if (encoded === undefined) {
+        const indices = mergeSorted(any, specific);
+        encoded = this.encode(rules, indices, ingressReceiver ?? receiver, isolate);
+        functions.set(key, encoded);
+      }
+      return encoded.key === star.key ? undefined : encoded;
+    });
+    const allowsAll = star.rows.size === 1 && star.rows.get('*') === ALLOW_ALL;
+    return { star: allowsAll ? undefined : star, partition, functions: perClass };
+  }
+
+  /**
+   * The classes of peer identities by the groups that match them (and, for egress with named
+   * ports, the ports they resolve), refined group by group: each selector's members are walked
+   * once however many rules name it. Reused while the groups and their members are the same.
+   */
+  private partition(
+    unit: string,
+    groups: readonly PeerGroup[],
+    names: ReadonlySet<string>,
+  ): BuiltPartition {
+    const members = groups.map(({ peer }) => this.members(peer));
+    const signature = `${groups.map(({ peer }) => peer.key).join('\n')}\n|${[...names].join(',')}`;
+    const cached = this.partitions.get(unit);
+    if (
+      cached !== undefined &&
+      cached.signature === signature &&
+      cached.members.every((list, g) => list === members[g])
+    ) {
+      return cached.partition;
+    }
+    const root: TrieClass = { groups: [], next: new Map(), byNames: new Map() };
+    const classOf = new Map<number, TrieClass>();
+    members.forEach((list, g) => {
+      for (const identity of list) {
+        const current = classOf.get(identity) ?? root;
+        let next = current.next.get(g);
+        if (next === undefined) {
+          next = { groups: [...current.groups, g], next: new Map(), byNames: new Map() };
+          current.next.set(g, next);
+        }
+        classOf.set(identity, next);
+      }
+    });
+    // Egress named ports resolve against the peer: peers with the names used differ too.
+    for (const name of names) {
+      for (const identity of this.namedHolders.get(name) ?? []) {
+        if (!classOf.has(identity)) classOf.set(identity, root);
+      }
+    }
+    const classes: BuiltClass[] = [];
+    for (const [identity, trie] of classOf) {
+      const receiver = names.size > 0 ? this.identities.get(identity)?.namedPorts : undefined;
+      const namedPart = receiver !== undefined ? namedKey(receiver, names) : '';
+      if (trie === root && namedPart === '') continue;
+      let built = trie.byNames.get(namedPart);
+      if (built === undefined) {
+        built = { groups: trie.groups, namedPart, receiver, peers: [], prefixes: [] };
+        trie.byNames.set(namedPart, built);
+        classes.push(built);
+      }
+      built.peers.push(identity);
+      built.prefixes.push(`${unit}:${identity}:`);
+    }
+    const partition = { classes };
+    this.partitions.set(unit, { signature, members, partition });
+    return partition;
+  }
+
+  /** Records what `unit` now depends on (undefined: nothing, it is gone). */
+  private track(unit: string, dependencies: UnitDependencies | undefined): void {
+    const old = this.units.get(unit);
+    if (old !== undefined) {
+      for (const key of old.selectors) {
+        if (dependencies?.selectors.has(key)) continue;
+        const entry = this.selectors.get(key);
+        if (entry === undefined) continue;
+        entry.users.delete(unit);
+        if (entry.users.size === 0) {
+          this.selectors.delete(key);
+          this.selectorIndex.remove(key);
+        }
+      }
+      for (const name of old.names) {
+        const users = this.nameUsers.get(name);
+        users?.delete(unit);
+        if (users?.size === 0) this.nameUsers.delete(name);
+      }
+    }
+    this.cidrUnits.delete(unit);
+    if (dependencies === undefined) this.partitions.delete(unit);
+    if (
+      dependencies === undefined ||
+      (dependencies.selectors.size === 0 && !dependencies.cidrs && dependencies.names.size === 0)
+    ) {
+      this.units.delete(unit);
+      return;
+    }
+    this.units.set(unit, dependencies);
+    for (const key of dependencies.selectors) this.selectors.get(key)?.users.add(unit);
+    if (dependencies.cidrs) this.cidrUnits.add(unit);
+    for (const name of dependencies.names) {
+      const users = this.nameUsers.get(name);
+      if (users === undefined) this.nameUsers.set(name, new Set([unit]));
+      else users.add(unit);
+    }
+  }
+
+  /** The rules of a policy (both directions), built once per version of it. */
+  private policyRules(policyId: string): PolicyRules {
+    const known = this.rules.get(policyId);
+    if (known !== undefined) return known;
+    const { spec } = this.facts.get(policyId)!;
+    const tier = TIER_INDEX.get(spec.tier)!;
+    const build = (direction: PolicyDirection): Rule[] =>
+      spec[direction].map((rule, index) => ({
+        tier,
+        priority: spec.priority,
+        strict: STRICTNESS[rule.action],
+        policyId,
+        index,
+        staged: spec.staged,
+        action: rule.action,
+        id: policyRuleId(policyId, direction, index),
+        peers:
+          rule.peers.length === 0
+            ? null
+            : rule.peers.map((peer): PeerRef => {
+                if ('selector' in peer) {
+                  return {
+                    kind: 'selector',
+                    key: JSON.stringify(peer.selector),
+                    selector: peer.selector,
+                  };
+                }
+                return {
+                  kind: 'cidr',
+                  key: `${peer.cidr}|${peer.except.join(',')}`,
+                  cidr: toPrefix(peer.cidr),
+                  except: peer.except.flatMap((text) => toPrefix(text) ?? []),
+                };
+              }),
+        ports:
+          rule.ports.length === 0
+            ? null
+            : rule.ports.map((port) =>
+                'name' in port
+                  ? {
+                      proto: PROTOCOL_NUMBERS[port.protocol],
+                      name: `${port.protocol}/${port.name}`,
+                    }
+                  : { proto: PROTOCOL_NUMBERS[port.protocol], lo: port.port, hi: port.endPort },
+              ),
+      }));
+    const built = { tier, ingress: build('ingress'), egress: build('egress') };
+    this.rules.set(policyId, built);
+    return built;
+  }
+
+  /** The identities a peer matches. */
+  private members(peer: PeerRef): readonly number[] {
+    if (peer.kind === 'cidr') {
+      let members = this.cidrSets.get(peer.key);
+      if (members === undefined) this.cidrSets.set(peer.key, (members = this.cidrSet(peer)));
+      return members;
+    }
+    let entry = this.selectors.get(peer.key);
+    if (entry === undefined) {
+      entry = { selector: peer.selector, members: undefined, users: new Set() };
+      this.selectors.set(peer.key, entry);
+      this.selectorIndex.add(peer.key, peer.selector);
+    }
+    return (entry.members ??= this.selectorSet(peer.selector));
+  }
+
+  /** The identities whose security labels `selector` matches, through the label index. */
+  private selectorSet(selector: LabelSelector): readonly number[] {
+    // The smallest candidate set any one requirement allows.
+    let best: { size: number; sets: Set<number>[] } | undefined;
+    const consider = (sets: Set<number>[]) => {
+      let size = 0;
+      for (const set of sets) size += set.size;
+      if (best === undefined || size < best.size) best = { size, sets };
+    };
+    for (const key of Object.keys(selector.matchLabels)) {
+      const set = this.labelIndex.get(key)?.get(selector.matchLabels[key]);
+      consider(set === undefined ? [] : [set]);
+    }
+    for (const { key, operator, values } of selector.matchExpressions) {
+      if (operator === 'In') {
+        const byValue = this.labelIndex.get(key);
+        consider(values.flatMap((value) => byValue?.get(value) ?? []));
+      }
+      if (operator === 'Exists') consider([...(this.labelIndex.get(key)?.values() ?? [])]);
+    }
+    const members: number[] = [];
+    const test = (identity: number) => {
+      if (selectorMatches(selector, this.identities.get(identity)!.labels)) members.push(identity);
+    };
+    if (best === undefined) for (const identity of this.identities.keys()) test(identity);
+    else for (const set of best.sets) for (const identity of set) test(identity);
+    return members;
   }
 
   /**
@@ -321,34 +603,25 @@ export class PolicyCompiler {
    * every prefix of every CIDR peer, so an atom is inside a prefix of a peer exactly when the
    * prefix covers it), and the external endpoints whose address is.
    */
-  private cidrSet(peer: {
-    readonly cidr: string;
-    readonly except: readonly string[];
-  }): readonly number[] {
-    const key = `${peer.cidr}|${peer.except.join(',')}`;
-    const known = this.cidrSets.get(key);
-    if (known !== undefined) return known;
+  private cidrSet(peer: { readonly cidr: Prefix | undefined; readonly except: readonly Prefix[] }) {
     const members: number[] = [];
-    const cidr = toPrefix(peer.cidr);
-    const excepts = peer.except.flatMap((text) => toPrefix(text) ?? []);
-    if (cidr !== undefined) {
-      for (const atom of this.cidrs) {
-        if (prefixCovers(cidr, atom.prefix) && !excepts.some((e) => prefixCovers(e, atom.prefix))) {
-          members.push(atom.identity);
-        }
-      }
-      for (const [identity, profile] of this.identities) {
-        const address = profile.address;
-        if (profile.kind !== 'external' || address === undefined) continue;
-        if (
-          prefixContainsAddress(cidr, address) &&
-          !excepts.some((e) => prefixContainsAddress(e, address))
-        ) {
-          members.push(identity);
-        }
+    const { cidr, except } = peer;
+    if (cidr === undefined) return members;
+    for (const atom of this.cidrAtoms) {
+      if (prefixCovers(cidr, atom.prefix) && !except.some((e) => prefixCovers(e, atom.prefix))) {
+        members.push(atom.identity);
       }
     }
-    this.cidrSets.set(key, members);
+    for (const [identity, profile] of this.identities) {
+      const address = profile.address;
+      if (profile.kind !== 'external' || address === undefined) continue;
+      if (
+        prefixContainsAddress(cidr, address) &&
+        !except.some((e) => prefixContainsAddress(e, address))
+      ) {
+        members.push(identity);
+      }
+    }
     return members;
   }
 
@@ -367,7 +640,7 @@ export class PolicyCompiler {
       return this.entry(enforced[0], enforced[1], staged[0], staged[1]);
     };
     const other = decide(OTHER, 0);
-    const rows: [string, PolicyEntry][] = [['*', other]];
+    const rows = new Map<string, PolicyEntry>([['*', other]]);
     for (const proto of PROTOCOLS) {
       const bounds = new Set<number>([0]);
       for (const list of ranges) {
@@ -405,14 +678,16 @@ export class PolicyCompiler {
           best = count;
         }
       }
-      if (base !== other) rows.push([`${proto}`, base]);
+      if (base !== other) rows.set(`${proto}`, base);
       for (const { lo, hi, entry } of segments) {
         if (entry === base) continue;
         for (const [start, bits] of portBlocks(lo, hi))
-          rows.push([`${proto}:${start}/${bits}`, entry]);
+          rows.set(`${proto}:${start}/${bits}`, entry);
       }
     }
-    return { rows, key: rows.map(([suffix, entry]) => `${suffix}=${entryKey(entry)}`).join(' ') };
+    let key = '';
+    for (const [suffix, entry] of rows) key += `${suffix}=${entryKey(entry)} `;
+    return { rows, key };
   }
 
   /** One shared object per distinct entry: equal entries compare by reference. */
@@ -433,10 +708,80 @@ export class PolicyCompiler {
   }
 }
 
-interface EncodedFunction {
-  readonly rows: readonly (readonly [string, PolicyEntry])[];
-  /** Equal keys, equal functions. */
-  readonly key: string;
+/**
+ * Items by label selector, to find the items whose selector may match a label set without
+ * testing every one: an item is filed under one pair its selector requires (its first
+ * matchLabels pair, else each value of its first `In` expression); items without such a pair
+ * are candidates for every label set.
+ */
+class SelectorIndex<Item> {
+  private readonly byPair = new Map<string, Set<Item>>();
+  private readonly unfiled = new Set<Item>();
+  private readonly filed = new Map<Item, readonly string[] | null>();
+
+  add(item: Item, selector: LabelSelector): void {
+    const pairs = filingPairs(selector);
+    this.filed.set(item, pairs);
+    if (pairs === null) {
+      this.unfiled.add(item);
+      return;
+    }
+    for (const pair of pairs) {
+      const items = this.byPair.get(pair);
+      if (items === undefined) this.byPair.set(pair, new Set([item]));
+      else items.add(item);
+    }
+  }
+
+  remove(item: Item): void {
+    const pairs = this.filed.get(item);
+    if (pairs === undefined) return;
+    this.filed.delete(item);
+    if (pairs === null) {
+      this.unfiled.delete(item);
+      return;
+    }
+    for (const pair of pairs) {
+      const items = this.byPair.get(pair)!;
+      items.delete(item);
+      if (items.size === 0) this.byPair.delete(pair);
+    }
+  }
+
+  /** Every item whose selector may match `labels`, each once (a superset: test each). */
+  forEachCandidate(labels: Labels, visit: (item: Item) => void): void {
+    for (const item of this.unfiled) visit(item);
+    for (const key of Object.keys(labels)) {
+      const items = this.byPair.get(pairKey(key, labels[key]));
+      if (items !== undefined) for (const item of items) visit(item);
+    }
+  }
+}
+
+function pairKey(key: string, value: string): string {
+  return `${key}\u0000${value}`;
+}
+
+/** The pairs an item is filed under (one label set holds at most one of them), or null. */
+function filingPairs(selector: LabelSelector): readonly string[] | null {
+  const keys = Object.keys(selector.matchLabels);
+  if (keys.length > 0) {
+    const key = keys.reduce((a, b) => (b < a ? b : a));
+    return [pairKey(key, selector.matchLabels[key])];
+  }
+  const expression = selector.matchExpressions.find(({ operator }) => operator === 'In');
+  if (expression === undefined) return null;
+  return [...new Set(expression.values)].map((value) => pairKey(expression.key, value));
+}
+
+function compareRules(a: Rule, b: Rule): number {
+  return (
+    a.tier - b.tier ||
+    a.priority - b.priority ||
+    a.strict - b.strict ||
+    (a.policyId < b.policyId ? -1 : a.policyId > b.policyId ? 1 : 0) ||
+    a.index - b.index
+  );
 }
 
 function entryKey(entry: PolicyEntry): string {
@@ -487,12 +832,12 @@ function resolve(rule: Rule, receiver: ReadonlyMap<string, readonly number[]> | 
   return out;
 }
 
-function namesUsed(rules: readonly Rule[]): Set<string> {
-  const names = new Set<string>();
+function namesUsed(rules: readonly Rule[]): ReadonlySet<string> {
+  let names: Set<string> | undefined;
   for (const rule of rules) {
-    for (const port of rule.ports ?? []) if ('name' in port) names.add(port.name);
+    for (const port of rule.ports ?? []) if ('name' in port) (names ??= new Set()).add(port.name);
   }
-  return names;
+  return names ?? NO_NAMES;
 }
 
 function namedKey(
