@@ -10,9 +10,10 @@ import {
   type PolicyTier,
 } from '@strata/domain';
 import { applyEvents, createForwardingState, type ForwardingState } from '../forwarding-state';
-import { EventLog, prng } from '../testing/event-log';
+import { prng, type EventLog } from '../testing/event-log';
+import { clusterLog, identityAllocator } from '../testing/policy-world';
 import { EVALUATED_PROTOCOLS, type EvaluatedProtocol } from './evaluate';
-import { PROTOCOL_NUMBERS, securityLabelsOf } from './facts';
+import { PROTOCOL_NUMBERS } from './facts';
 import { evaluatePolicy, identityOfAddress, lookupPolicy } from './index';
 
 /**
@@ -50,31 +51,9 @@ interface World {
 function randomWorld(seed: number): World {
   const random = prng(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
-  const log = new EventLog();
-  log.append('segment-s1', {
-    type: 'SegmentCreated',
-    data: { segmentId: 's1', name: 's1', vni: 100, subnets: ['10.0.0.0/16'], federated: false },
-  });
-  NODES.forEach((name, i) =>
-    log.append(`node-${name}`, {
-      type: 'NodeRegistered',
-      data: {
-        name,
-        vtepAddress: `192.168.1.${i + 1}`,
-        vtepMac: `02:00:00:00:01:0${i + 1}`,
-        registeredAt: '2024-05-01T12:00:00.000Z',
-      },
-    }),
-  );
+  const log = clusterLog(NODES);
   // One identity per security label set, as the allocator gives them.
-  const identities = new Map<string, number>();
-  const identityOf = (labels: Labels, kind: 'pod' | 'external') => {
-    const key = JSON.stringify(
-      Object.entries(securityLabelsOf({ labels, segmentId: 's1', kind })).sort(),
-    );
-    if (!identities.has(key)) identities.set(key, 256 + identities.size);
-    return identities.get(key)!;
-  };
+  const identityOf = identityAllocator();
   // Named ports a function of the labels, so every holder of an identity agrees.
   const namedPortsOf = (labels: Labels) =>
     labels.app === 'a'

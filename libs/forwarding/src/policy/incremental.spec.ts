@@ -15,8 +15,8 @@ import {
   type ForwardingState,
 } from '../forwarding-state';
 import { tablesToJson, type PolicyEntry } from '../tables';
-import { EventLog, prng } from '../testing/event-log';
-import { securityLabelsOf } from './facts';
+import { prng } from '../testing/event-log';
+import { clusterLog, identityAllocator } from '../testing/policy-world';
 
 /**
  * The compiler keeps what does not change between batches (each policy's rules, selector
@@ -40,30 +40,8 @@ const EXTERNAL_IPS = ['192.0.2.7', '192.0.2.150', '198.51.100.9', '203.0.113.5']
 function randomHistory(seed: number): FoldableEvent[] {
   const random = prng(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
-  const log = new EventLog();
-  log.append('segment-s1', {
-    type: 'SegmentCreated',
-    data: { segmentId: 's1', name: 's1', vni: 100, subnets: ['10.0.0.0/16'], federated: false },
-  });
-  NODES.forEach((name, i) =>
-    log.append(`node-${name}`, {
-      type: 'NodeRegistered',
-      data: {
-        name,
-        vtepAddress: `192.168.1.${i + 1}`,
-        vtepMac: `02:00:00:00:01:0${i + 1}`,
-        registeredAt: '2024-05-01T12:00:00.000Z',
-      },
-    }),
-  );
-  const identities = new Map<string, number>();
-  const identityOf = (labels: Labels, kind: 'pod' | 'external') => {
-    const key = JSON.stringify(
-      Object.entries(securityLabelsOf({ labels, segmentId: 's1', kind })).sort(),
-    );
-    if (!identities.has(key)) identities.set(key, 256 + identities.size);
-    return identities.get(key)!;
-  };
+  const log = clusterLog(NODES);
+  const identityOf = identityAllocator();
   const randomLabels = (): Labels => {
     const labels: Record<string, string> = { app: pick(['a', 'b', 'c']) };
     if (random() < 0.7) labels['strata.io/namespace'] = pick(['x', 'y']);
