@@ -4,8 +4,10 @@ import {
   HISTORY,
   loadCredentials,
   POLICY,
+  readExportSnapshot,
   type CommandClient,
   type ExportPage,
+  type ExportRequest,
   type StrataService,
 } from '@strata/bus';
 import { digest, ForwardingState } from '@strata/forwarding';
@@ -418,18 +420,20 @@ describe('export and sandbox', () => {
     async (_name, start) => {
       const window = { from: start(), to: String(afterMove) };
       const lines: unknown[] = [];
-      let page: ExportPage = await client.execute(HISTORY.export, window);
+      const ask = (request: ExportRequest) => client.execute(HISTORY.export, request);
+      const first = await readExportSnapshot(ask, window);
+      let page: ExportPage = first.page;
       lines.push({
         format: 'strata-incident',
         version: 1,
         from: page.from,
         to: page.to,
-        snapshot: page.snapshot,
+        snapshot: first.snapshot,
       });
       for (;;) {
         for (const event of page.events) lines.push({ event });
         if (page.next === null) break;
-        page = await client.execute(HISTORY.export, { ...window, after: page.next });
+        page = await ask({ ...first.window, after: page.next });
       }
       lines.push({ digests: page.digests });
       expect(page.digests!.map((d) => d.node)).toEqual(NODES);

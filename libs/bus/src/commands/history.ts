@@ -20,9 +20,10 @@ import { integer, object, oneOf, optional, refine, string, type Infer } from './
  * A moment (`at`, `from`, `to`) is a log position (decimal digits) or an RFC 3339 UTC time; a
  * time means the last event recorded at or before it. Every answer names the moment it
  * resolved to. Error codes: `InvalidTimestamp`, `InvalidIp`, `InvalidName`, `InvalidArgument`
- * (a moment that is neither, a window that ends before it starts, a position past the head),
- * `BeforeFirstEvent` (a moment before the log's first event, or an empty log), `UnknownNode`
- * (a node never registered up to that moment), `NotFound` (no such endpoint or entry).
+ * (a moment that is neither, a window that ends before it starts, a position past the head, a
+ * page cursor past the end), `BeforeFirstEvent` (a moment before the log's first event, or an
+ * empty log), `UnknownNode` (a node never registered up to that moment), `NotFound` (no such
+ * endpoint or entry).
  */
 
 const subject = (verb: string) => commandSubject('analytics', 'history', verb);
@@ -38,8 +39,19 @@ const ip = (what: string) =>
 const endpoint = string({ minLength: 1, maxLength: 253 });
 const protocol = oneOf(['TCP', 'UDP', 'SCTP', 'ICMP'] as const);
 
-const replay = object({ node, at: moment });
-const diff = object({ node, from: moment, to: moment });
+const replay = object({
+  node,
+  at: moment,
+  /** Entries already received (the previous page's `next`); absent for the first page. */
+  after: optional(integer({ min: 0 })),
+});
+const diff = object({
+  node,
+  from: moment,
+  to: moment,
+  /** Changes already received (the previous page's `next`); absent for the first page. */
+  after: optional(integer({ min: 0 })),
+});
 const explainRoute = object({ node, ip: ip('route address'), at: moment });
 const explainVerdict = object({
   source: endpoint,
@@ -64,6 +76,8 @@ const exportPage = object({
   to: moment,
   /** Continue after this position (the previous page's `next`); absent for the first page. */
   after: optional(integer({ min: 0 })),
+  /** The snapshot chunk to send (the previous page's `nextChunk`); never with `after`. */
+  chunk: optional(integer({ min: 0 })),
 });
 
 export type ReplayRequest = Infer<typeof replay>;
@@ -94,6 +108,45 @@ export interface ReplayResult {
   readonly eventsFolded: number;
 }
 
+/**
+ * One page of a replay: every table, each holding only this page's slice of its entries (in
+ * TABLE_NAMES order, then key order, at most about REPLAY_PAGE_BYTES of them). Ask again with
+ * `at` set to this page's resolved position and `after: next` until `next` is null.
+ */
+export interface ReplayPage extends ReplayResult {
+  readonly next: number | null;
+}
+
+/** About the most table-entry JSON one replay page carries (NATS's default max_payload is 1 MiB). */
+export const REPLAY_PAGE_BYTES = 512 * 1024;
+
+/**
+ * A whole replay, page by page: every page asked at the first page's resolved position, so a
+ * log that grows meanwhile does not mix moments. `ask` sends one request (HISTORY.replay).
+ */
+export async function readReplay(
+  ask: (request: ReplayRequest) => Promise<ReplayPage>,
+  request: ReplayRequest,
+): Promise<ReplayResult> {
+  const first = await ask({ node: request.node, at: request.at });
+  const tables: Record<string, Array<readonly [string, object]>> = {};
+  for (const [name, rows] of Object.entries(first.tables)) tables[name] = [...rows];
+  let page = first;
+  let received = Object.values(first.tables).reduce((sum, rows) => sum + rows.length, 0);
+  while (page.next !== null) {
+    if (page.next !== received) {
+      throw new Error(`replay page cursor ${page.next} does not follow ${received} entries`);
+    }
+    page = await ask({ node: request.node, at: String(first.at.position), after: page.next });
+    for (const [name, rows] of Object.entries(page.tables)) {
+      (tables[name] ??= []).push(...rows);
+      received += rows.length;
+    }
+  }
+  const { next: _next, ...result } = first;
+  return { ...result, tables };
+}
+
 export interface DiffResult {
   readonly node: string;
   readonly from: Moment;
@@ -101,6 +154,32 @@ export interface DiffResult {
   readonly digestFrom: string;
   readonly digestTo: string;
   readonly changes: readonly EntryDiff[];
+}
+
+/** One page of a diff: this page's changes; ask again with `after: next` until it is null. */
+export interface DiffPage extends DiffResult {
+  readonly next: number | null;
+}
+
+/** A whole diff, page by page, every page asked at the first page's resolved positions. */
+export async function readDiff(
+  ask: (request: DiffRequest) => Promise<DiffPage>,
+  request: DiffRequest,
+): Promise<DiffResult> {
+  const first = await ask({ node: request.node, from: request.from, to: request.to });
+  const changes = [...first.changes];
+  let page = first;
+  while (page.next !== null) {
+    page = await ask({
+      node: request.node,
+      from: String(first.from.position),
+      to: String(first.to.position),
+      after: page.next,
+    });
+    changes.push(...page.changes);
+  }
+  const { next: _next, ...result } = first;
+  return { ...result, changes };
 }
 
 export interface ExplainRouteResult {
@@ -149,8 +228,13 @@ export interface HoldersResult {
 export interface ExportPage {
   readonly from: Moment;
   readonly to: Moment;
-  /** The facts at `from` (first page only): restore it as any node. */
-  readonly snapshot: ForwardingSnapshot | null;
+  /**
+   * A piece of the JSON text of the fold snapshot at `from` (a ForwardingSnapshot, good for
+   * any node): the first pages carry it in order, the rest null. Join the pieces, then parse.
+   */
+  readonly snapshotChunk: string | null;
+  /** Pass as `chunk` for the snapshot's next piece; null once the snapshot is complete. */
+  readonly nextChunk: number | null;
   /** Events after `from` up to `to`, in log order. */
   readonly events: readonly WireEvent[];
   /** Pass as `after` for the next page; null on the last page. */
@@ -162,9 +246,31 @@ export interface ExportPage {
 /** Most events one export page carries. */
 export const MAX_EXPORT_PAGE_EVENTS = 2_000;
 
+/** Most characters of snapshot JSON one export page carries (escaped, still under 1 MiB). */
+export const EXPORT_SNAPSHOT_CHUNK = 256 * 1024;
+
+/**
+ * The snapshot at the start of an export window, piece by piece, and the first events page
+ * after it. Later pages are asked at the resolved positions (`window` of the answer).
+ */
+export async function readExportSnapshot(
+  ask: (request: ExportRequest) => Promise<ExportPage>,
+  request: ExportRequest,
+): Promise<{ snapshot: ForwardingSnapshot; window: ExportRequest; page: ExportPage }> {
+  let page = await ask({ from: request.from, to: request.to });
+  const window = { from: String(page.from.position), to: String(page.to.position) };
+  const pieces: string[] = [];
+  for (;;) {
+    pieces.push(page.snapshotChunk ?? '');
+    if (page.nextChunk === null) break;
+    page = await ask({ ...window, chunk: page.nextChunk });
+  }
+  return { snapshot: JSON.parse(pieces.join('')) as ForwardingSnapshot, window, page };
+}
+
 export const HISTORY = {
-  replay: commandSpec<ReplayRequest, ReplayResult>(subject('replay'), replay),
-  diff: commandSpec<DiffRequest, DiffResult>(subject('diff'), diff),
+  replay: commandSpec<ReplayRequest, ReplayPage>(subject('replay'), replay),
+  diff: commandSpec<DiffRequest, DiffPage>(subject('diff'), diff),
   explainRoute: commandSpec<ExplainRouteRequest, ExplainRouteResult>(
     subject('explain-route'),
     explainRoute,

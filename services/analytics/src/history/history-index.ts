@@ -1,9 +1,11 @@
 import { Logger } from '@nestjs/common';
 import {
   CommandRejected,
+  EXPORT_SNAPSHOT_CHUNK,
   MAX_EXPORT_PAGE_EVENTS,
+  REPLAY_PAGE_BYTES,
   toWireEvent,
-  type DiffResult,
+  type DiffPage,
   type ExplainRouteResult,
   type ExplainVerdictRequest,
   type ExplainVerdictResult,
@@ -12,6 +14,7 @@ import {
   type HoldersRequest,
   type HoldersResult,
   type Moment,
+  type ReplayPage,
   type ReplayResult,
   type TraceReply,
   type TraceRequest,
@@ -82,6 +85,7 @@ export class HistoryIndex {
   private sinceSnapshot = 0;
   private updating: Promise<void> = Promise.resolve();
   private closed = false;
+  private lastAnswer: { key: string; value: unknown } | undefined;
 
   constructor(
     private readonly store: EventStore,
@@ -120,22 +124,45 @@ export class HistoryIndex {
 
   // --- queries ---------------------------------------------------------------------------
 
-  async replay(node: string, at: string): Promise<ReplayResult> {
+  /**
+   * One page of a node's state at a moment: the entries after the first `after` (TABLE_NAMES
+   * order, then key order), up to about REPLAY_PAGE_BYTES of them, with the digest of all.
+   */
+  async replay(node: string, at: string, after = 0): Promise<ReplayPage> {
     await this.catchUp();
     const moment = this.resolve(at, 'at');
     this.assertNode(node, moment);
-    const { state, snapshotPosition, eventsFolded } = await this.stateAt(node, moment.position);
+    const whole = await this.remembered(`replay ${node} ${moment.position}`, async () => {
+      const { state, snapshotPosition, eventsFolded } = await this.stateAt(node, moment.position);
+      const tables = tablesToJson(state.tables) as unknown as ReplayResult['tables'];
+      const rows = Object.entries(tables).flatMap(([name, entries]) =>
+        entries.map((entry) => ({ name, entry })),
+      );
+      return {
+        rows,
+        names: Object.keys(tables),
+        digest: digest(state),
+        snapshotPosition,
+        eventsFolded,
+      };
+    });
+    const page = pageOf(whole.rows, after, ({ entry }) => entry);
+    const tables: Record<string, Array<readonly [string, object]>> = {};
+    for (const name of whole.names) tables[name] = [];
+    for (const { name, entry } of page.items) tables[name].push(entry);
     return {
       node,
       at: moment,
-      digest: digest(state),
-      tables: tablesToJson(state.tables) as unknown as ReplayResult['tables'],
-      snapshotPosition,
-      eventsFolded,
+      digest: whole.digest,
+      tables,
+      snapshotPosition: whole.snapshotPosition,
+      eventsFolded: whole.eventsFolded,
+      next: page.next,
     };
   }
 
-  async diff(node: string, fromText: string, toText: string): Promise<DiffResult> {
+  /** One page of a diff: the changes after the first `after`, up to about REPLAY_PAGE_BYTES. */
+  async diff(node: string, fromText: string, toText: string, after = 0): Promise<DiffPage> {
     await this.catchUp();
     const from = this.resolve(fromText, 'from');
     const to = this.resolve(toText, 'to');
@@ -146,25 +173,48 @@ export class HistoryIndex {
       );
     }
     this.assertNode(node, to);
-    const { state } = await this.stateAt(node, from.position);
-    const before = copyAll(state.tables);
-    const digestFrom = digest(state);
-    const lineage = new LineageFold(state);
-    const changes: EntryChange[] = [];
-    for await (const event of this.store.readAll({
-      after: from.position,
-      untilPosition: to.position,
-    })) {
-      changes.push(...lineage.apply(event));
-    }
+    const whole = await this.remembered(
+      `diff ${node} ${from.position} ${to.position}`,
+      async () => {
+        const { state } = await this.stateAt(node, from.position);
+        const before = copyAll(state.tables);
+        const digestFrom = digest(state);
+        const lineage = new LineageFold(state);
+        const changes: EntryChange[] = [];
+        for await (const event of this.store.readAll({
+          after: from.position,
+          untilPosition: to.position,
+        })) {
+          changes.push(...lineage.apply(event));
+        }
+        return {
+          digestFrom,
+          digestTo: digest(state),
+          changes: diffWithCauses(before, state.tables, changes),
+        };
+      },
+    );
+    const page = pageOf(whole.changes, after, (change) => change);
     return {
       node,
       from,
       to,
-      digestFrom,
-      digestTo: digest(state),
-      changes: diffWithCauses(before, state.tables, changes),
+      digestFrom: whole.digestFrom,
+      digestTo: whole.digestTo,
+      changes: page.items,
+      next: page.next,
     };
+  }
+
+  /**
+   * The last paged answer, kept for its next pages: the log up to a position never changes, so
+   * the answer for the same key is the same. One entry; a different question replaces it.
+   */
+  private async remembered<T>(key: string, compute: () => Promise<T>): Promise<T> {
+    if (this.lastAnswer?.key === key) return this.lastAnswer.value as T;
+    const value = await compute();
+    this.lastAnswer = { key, value };
+    return value;
   }
 
   async explainRoute(node: string, ip: string, at: string): Promise<ExplainRouteResult> {
@@ -301,16 +351,33 @@ export class HistoryIndex {
         `the window must not end (${request.to}) before it starts (${request.from})`,
       );
     }
+    if (request.after !== undefined && request.chunk !== undefined) {
+      throw new DomainError(
+        'InvalidArgument',
+        'ask for a snapshot chunk or events after, not both',
+      );
+    }
     if (request.after === undefined) {
-      // The first page carries the facts at `from` alone (it can be large).
+      // The first pages carry the facts at `from` alone, as pieces of its JSON text.
+      const chunk = request.chunk ?? 0;
       const { state } = await this.stateAt(NEUTRAL_NODE, from.position);
-      const last = from.position === to.position;
+      const text = JSON.stringify(state.snapshot());
+      const chunks = Math.ceil(text.length / EXPORT_SNAPSHOT_CHUNK);
+      if (chunk >= chunks) {
+        throw new DomainError('InvalidArgument', `chunk ${chunk} is past the ${chunks} chunks`);
+      }
+      const more = chunk + 1 < chunks;
+      const last = !more && from.position === to.position;
       return {
         from,
         to,
-        snapshot: state.snapshot(),
+        snapshotChunk: text.slice(
+          chunk * EXPORT_SNAPSHOT_CHUNK,
+          (chunk + 1) * EXPORT_SNAPSHOT_CHUNK,
+        ),
+        nextChunk: more ? chunk + 1 : null,
         events: [],
-        next: last ? null : from.position,
+        next: more || last ? null : from.position,
         digests: last ? await this.digestsAt(to.position) : null,
       };
     }
@@ -334,7 +401,8 @@ export class HistoryIndex {
     return {
       from,
       to,
-      snapshot: null,
+      snapshotChunk: null,
+      nextChunk: null,
       events,
       next: done ? null : lastPosition,
       digests: done ? await this.digestsAt(to.position) : null,
@@ -564,4 +632,30 @@ function copyAll(tables: ForwardingTables): ForwardingTables {
   return Object.fromEntries(
     TABLE_NAMES.map((table) => [table, new Map(tableByName(tables, table))]),
   ) as unknown as ForwardingTables;
+}
+
+/**
+ * The items after the first `after`, up to about REPLAY_PAGE_BYTES of JSON (at least one), and
+ * the cursor of the next page (null on the last); InvalidArgument for a cursor past the end.
+ */
+function pageOf<T>(
+  items: readonly T[],
+  after: number,
+  json: (item: T) => unknown,
+): { items: T[]; next: number | null } {
+  if (after > items.length) {
+    throw new DomainError('InvalidArgument', `after ${after} is past the ${items.length} entries`);
+  }
+  const page: T[] = [];
+  let bytes = 0;
+  for (
+    let i = after;
+    i < items.length && (page.length === 0 || bytes <= REPLAY_PAGE_BYTES);
+    i += 1
+  ) {
+    page.push(items[i]);
+    bytes += JSON.stringify(json(items[i])).length;
+  }
+  const end = after + page.length;
+  return { items: page, next: end < items.length ? end : null };
 }

@@ -1,4 +1,4 @@
-import { HISTORY, type DiffResult } from '@strata/bus';
+import { HISTORY, readDiff, type DiffResult } from '@strata/bus';
 import type { Command } from 'commander';
 import { checkRequest, clientCommand, print, table, type ClientOptions } from './options';
 import { entryChangeText, eventText, momentText } from './replay.command';
@@ -26,7 +26,7 @@ export function registerDiffCommand(program: Command): void {
         to: options.to,
       });
       const result = await withSession(options, (session) =>
-        session.execute(HISTORY.diff, request),
+        readDiff((page) => session.execute(HISTORY.diff, page), request),
       );
       print(options, result, diffText);
     });

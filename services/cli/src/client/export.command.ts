@@ -1,4 +1,4 @@
-import { HISTORY, type ExportPage } from '@strata/bus';
+import { HISTORY, readExportSnapshot, type ExportPage } from '@strata/bus';
 import type { Command } from 'commander';
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
@@ -25,20 +25,22 @@ export function registerExportCommand(program: Command): void {
       const window = checkRequest(HISTORY.export, { from: options.from, to: options.to });
       const out = options.file === undefined ? process.stdout : createWriteStream(options.file);
       const summary = await withSession(options, async (session) => {
-        let page: ExportPage = await session.execute(HISTORY.export, window);
+        const ask = (request: typeof window) => session.execute(HISTORY.export, request);
+        const first = await readExportSnapshot(ask, window);
+        let page: ExportPage = first.page;
         await line(out, {
           format: INCIDENT_FORMAT,
           version: INCIDENT_VERSION,
           from: page.from,
           to: page.to,
-          snapshot: page.snapshot,
+          snapshot: first.snapshot,
         });
         let events = 0;
         for (;;) {
           for (const event of page.events) await line(out, { event });
           events += page.events.length;
           if (page.next === null) break;
-          page = await session.execute(HISTORY.export, { ...window, after: page.next });
+          page = await ask({ ...first.window, after: page.next });
         }
         await line(out, { digests: page.digests ?? [] });
         return { events, from: page.from, to: page.to };

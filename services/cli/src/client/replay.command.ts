@@ -1,4 +1,4 @@
-import { HISTORY, type Moment, type ReplayResult, type TablesView } from '@strata/bus';
+import { HISTORY, readReplay, type Moment, type ReplayResult, type TablesView } from '@strata/bus';
 import type { EventRef } from '@strata/forwarding';
 import type { Command } from 'commander';
 import { checkRequest, clientCommand, print, table, type ClientOptions } from './options';
@@ -9,7 +9,8 @@ type ReplayOptions = ClientOptions & { node: string; at: string };
 /**
  * `strata replay --node N --at <position|time>`: the node's full forwarding state then (every
  * table), folded by libs/forwarding from the log, with its digest — the digest an agent
- * reports for its applied tables. Answered by the analytics service (docs/history.md).
+ * reports for its applied tables. Answered by the analytics service (docs/history.md), page
+ * by page; every page is fetched before anything is printed.
  */
 export function registerReplayCommand(program: Command): void {
   clientCommand(program, 'replay', "a node's full forwarding state at a moment of the log")
@@ -18,7 +19,7 @@ export function registerReplayCommand(program: Command): void {
     .action(async (options: ReplayOptions) => {
       const request = checkRequest(HISTORY.replay, { node: options.node, at: options.at });
       const result = await withSession(options, (session) =>
-        session.execute(HISTORY.replay, request),
+        readReplay((page) => session.execute(HISTORY.replay, page), request),
       );
       print(options, result, replayText);
     });
