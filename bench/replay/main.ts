@@ -188,9 +188,9 @@ function markdownTable(headers: readonly string[], rows: readonly (readonly stri
   return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
-/** Reads the tables, which settles what the fold defers until read (compiled policy). */
+/** Settles what the fold defers until read (derived entries, compiled policy), as the agent does. */
 function settle(state: ForwardingState): void {
-  if (state.tables.local.size < 0) throw new Error('unreachable');
+  state.takeChanges();
 }
 
 function elapsedMs(start: bigint): number {
